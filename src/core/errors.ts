@@ -1,0 +1,62 @@
+/**
+ * Errors with stable codes and the facts as fields. The CLI maps codes to exit codes; nothing
+ * else needs to parse messages. Messages must never contain secrets: callers pass facts, not
+ * connection strings.
+ */
+export type ErrorCode =
+  | 'CONFIG_INVALID'
+  | 'USAGE'
+  | 'LOCK_HELD'
+  | 'LEASE_LOST'
+  | 'STEP_FAILED'
+  | 'HOST_KEY_REJECTED'
+  | 'REMOTE_CONFLICT'
+  | 'ARCHIVE_CONFLICT'
+  | 'CONTENT_MISMATCH'
+  | 'SCHEMA_TOO_NEW'
+  | 'MIGRATION_FAILED'
+  | 'UNAVAILABLE'
+  | 'FAILPOINT';
+
+export class EodError extends Error {
+  readonly code: ErrorCode;
+  readonly facts: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, facts: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'EodError';
+    this.code = code;
+    this.facts = Object.freeze({ ...facts });
+  }
+}
+
+export function isEodError(error: unknown, code?: ErrorCode): error is EodError {
+  return error instanceof EodError && (code === undefined || error.code === code);
+}
+
+/** Turns anything thrown into an Error, so boundaries can rely on `.message`. */
+export function coerceError(thrown: unknown): Error {
+  if (thrown instanceof Error) return thrown;
+  if (typeof thrown === 'string') return new Error(thrown);
+  try {
+    return new Error(`non-error thrown: ${JSON.stringify(thrown)}`);
+  } catch {
+    return new Error(`non-error thrown: ${String(thrown)}`);
+  }
+}
+
+/** Exit codes of the CLI contract (PRODUCT.md §5). EX_TEMPFAIL (75) for a lock held elsewhere. */
+export const EXIT = Object.freeze({ OK: 0, FAILED: 1, USAGE: 2, LOCK_HELD: 75 });
+
+export function exitCodeFor(error: unknown): number {
+  if (!(error instanceof EodError)) return EXIT.FAILED;
+  switch (error.code) {
+    case 'CONFIG_INVALID':
+    case 'USAGE':
+      return EXIT.USAGE;
+    case 'LOCK_HELD':
+      return EXIT.LOCK_HELD;
+    default:
+      return EXIT.FAILED;
+  }
+}

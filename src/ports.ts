@@ -1,0 +1,110 @@
+/**
+ * The narrow interfaces between the run and the outside systems. One adapter each, wired in
+ * `app/wiring.ts`. The run logic sees only these.
+ */
+import type { Readable } from 'node:stream';
+import type { EventFacts, RunEvent, Status } from './core/events.js';
+
+export interface Clock {
+  now(): Date;
+  /** Resolves after `ms`, or rejects with the signal's reason when aborted. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+/** The captured bytes of one report for one date; can be read any number of times. */
+export interface ReportContent {
+  readonly rows: number;
+  readonly bytes: number;
+  /** Lower-case hex SHA-256 of the whole file. */
+  readonly sha256: string;
+  /** A fresh stream of exactly these bytes. Implementations verify size and hash at the end
+   * and destroy the stream with an error on mismatch. */
+  open(): Readable;
+}
+
+/** Proof that the holder still owns the lock; checked in the same statement as each event write. */
+export type Fence =
+  | { kind: 'lease'; lockName: string; token: string }
+  | { kind: 'table'; holderPid: number }
+  | { kind: 'none' };
+
+export interface HeldLock {
+  readonly fence: Fence;
+  /** Aborted when the lock is lost (renewal failed or connection died). */
+  readonly lost: AbortSignal;
+  release(): Promise<void>;
+}
+
+export interface Lock {
+  /** Takes the lock or returns null at once when another instance holds it. */
+  tryAcquire(name: string): Promise<HeldLock | null>;
+}
+
+export interface ProcessRef {
+  processId: string;
+  report: string;
+  date: string;
+}
+
+export interface NewEvent {
+  status: Status;
+  failureDetails?: string | null;
+  facts?: EventFacts;
+}
+
+export interface RunStore {
+  findOrCreateProcess(report: string, date: string): Promise<ProcessRef>;
+  findProcess(report: string, date: string): Promise<ProcessRef | null>;
+  listEvents(processId: string): Promise<RunEvent[]>;
+  /** Appends an event if the fence still holds; throws EodError LEASE_LOST otherwise. */
+  appendEvent(processId: string, event: NewEvent, fence: Fence): Promise<RunEvent>;
+}
+
+export interface CaptureRequest {
+  processId: string;
+  query: string;
+  date: string;
+  timezone: string;
+  fence: Fence;
+  facts: EventFacts;
+  signal?: AbortSignal;
+}
+
+export interface RowSource {
+  /**
+   * Renders the query's result for the date as CSV once and stores the bytes durably, writing
+   * ROWS_CREATED in the same transaction. Returns the facts recorded.
+   */
+  capture(request: CaptureRequest): Promise<{ rows: number; bytes: number; sha256: string; event: RunEvent }>;
+  /** The stored content of a process whose rows were captured. */
+  content(processId: string): Promise<ReportContent>;
+}
+
+export interface DeliveryReceipt {
+  remotePath: string;
+  bytes: number;
+  sha256: string;
+  /** True when the final file was already there with our content (crash after rename). */
+  alreadyPresent: boolean;
+}
+
+export interface DeliveryTarget {
+  deliver(fileName: string, content: ReportContent, signal?: AbortSignal): Promise<DeliveryReceipt>;
+  /** Connects and authenticates with the pinned host key; used by `check`. */
+  check(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface ArchiveReceipt {
+  bucket: string;
+  key: string;
+  versionId?: string;
+  etag?: string;
+  sha256: string;
+  alreadyPresent: boolean;
+}
+
+export interface Archive {
+  store(key: string, content: ReportContent, signal?: AbortSignal): Promise<ArchiveReceipt>;
+  check(): Promise<string>;
+}
