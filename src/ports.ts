@@ -25,13 +25,15 @@ export interface ReportContent {
 /** Proof that the holder still owns the lock; checked in the same statement as each event write. */
 export type Fence =
   | { kind: 'lease'; lockName: string; token: string }
-  | { kind: 'table'; holderPid: number }
-  | { kind: 'none' };
+  | { kind: 'table'; holderPid: number };
 
 export interface HeldLock {
   readonly fence: Fence;
   /** Aborted when the lock is lost (renewal failed or connection died). */
   readonly lost: AbortSignal;
+  /** Checks with the database, now, that the lock is still ours; throws EodError LEASE_LOST if not.
+   * Called right before an irreversible act (the SFTP rename, the S3 put). */
+  assertHeld(): Promise<void>;
   release(): Promise<void>;
 }
 
@@ -88,8 +90,14 @@ export interface DeliveryReceipt {
   alreadyPresent: boolean;
 }
 
+export interface DeliveryOptions {
+  signal?: AbortSignal;
+  /** Called right before the atomic rename that makes the file visible; throws to stop it. */
+  beforeRename?: () => Promise<void>;
+}
+
 export interface DeliveryTarget {
-  deliver(fileName: string, content: ReportContent, signal?: AbortSignal): Promise<DeliveryReceipt>;
+  deliver(fileName: string, content: ReportContent, options?: DeliveryOptions): Promise<DeliveryReceipt>;
   /** Connects and authenticates with the pinned host key; used by `check`. */
   check(): Promise<string>;
   close(): Promise<void>;

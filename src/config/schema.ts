@@ -1,16 +1,20 @@
 /**
  * The configuration contract (PRODUCT.md §5). Every option is documented here, where it is
  * declared, with its default; the README's reference table is generated from these
- * descriptions (`npm run config-reference`) and a test fails when the two drift.
+ * descriptions (`npm run config:reference`) and a test fails when the two drift.
  */
 import { Cron } from 'croner';
 import { z } from 'zod';
 import { parseDuration } from '../core/duration.js';
 
+/** Refinements below run even when a sibling field failed, so one pass reports every problem. */
+const whenObject = ({ value }: { value: unknown }) => typeof value === 'object' && value !== null;
+
+// `x-type` lets the generated reference say "duration" where JSON Schema can only say "string".
 const duration = (description: string) =>
   z
     .string()
-    .describe(description)
+    .meta({ description, 'x-type': 'duration' })
     .transform((text, ctx) => {
       const ms = parseDuration(text);
       if (ms === undefined) {
@@ -25,7 +29,8 @@ const duration = (description: string) =>
 
 const isoDate = z
   .string()
-  .regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date as YYYY-MM-DD')
+  // abort: a malformed string is not worth a second, confusing "not a calendar date" issue.
+  .regex(/^\d{4}-\d{2}-\d{2}$/, { message: 'expected a date as YYYY-MM-DD', abort: true })
   .refine((text) => {
     const d = new Date(`${text}T00:00:00Z`);
     return !Number.isNaN(d.getTime()) && d.toISOString().startsWith(text);
@@ -52,7 +57,10 @@ const cronExpression = z.string().refine((expr) => {
 /** Report names become lock names (shedlock.name is VARCHAR(64)) and template values. */
 const reportName = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9._-]{0,47}$/, 'expected 1-48 characters of a-z, 0-9, ".", "_" or "-", starting with a letter or digit');
+  .regex(
+    /^[a-z0-9][a-z0-9._-]{0,47}$/,
+    'expected 1-48 characters of a-z, 0-9, ".", "_" or "-", starting with a letter or digit',
+  );
 
 const sftp = z
   .strictObject({
@@ -60,19 +68,35 @@ const sftp = z
     port: z.number().int().min(1).max(65535).default(22).describe('SFTP server port.'),
     username: z.string().min(1).describe('SSH user name.'),
     privateKeyFile: z.string().min(1).optional().describe('Path of the SSH private key (OpenSSH format).'),
-    passphrase: z.string().optional().describe('Passphrase of the private key; use ${ENV_VAR} or passphraseFile.'),
+    passphrase: z
+      .string()
+      .optional()
+      .describe('Passphrase of the private key; use ${ENV_VAR} or passphraseFile.'),
     passphraseFile: z.string().optional().describe('File holding the private key passphrase.'),
-    password: z.string().optional().describe('SSH password; use ${ENV_VAR} or passwordFile, never a literal.'),
+    password: z
+      .string()
+      .optional()
+      .describe('SSH password; use ${ENV_VAR} or passwordFile, never a literal.'),
     passwordFile: z.string().optional().describe('File holding the SSH password.'),
     hostKeySha256: z
       .string()
-      .regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, 'expected a fingerprint as `ssh-keygen -lf` prints it, e.g. SHA256:abc…')
+      .regex(
+        /^SHA256:[A-Za-z0-9+/]{43}=?$/,
+        'expected a fingerprint as `ssh-keygen -lf` prints it, e.g. SHA256:abc…',
+      )
       .optional()
       .describe('Pinned host key fingerprint, as printed by `ssh-keygen -lf`.'),
-    knownHostsFile: z.string().optional().describe('known_hosts file holding the pinned host key (alternative to hostKeySha256).'),
-    directory: z.string().startsWith('/', 'expected an absolute remote path').describe('Remote directory the file is delivered to.'),
-    fileMode: z
+    knownHostsFile: z
       .string()
+      .optional()
+      .describe('known_hosts file holding the pinned host key (alternative to hostKeySha256).'),
+    directory: z
+      .string()
+      .startsWith('/', 'expected an absolute remote path')
+      .describe('Remote directory the file is delivered to.'),
+    fileMode: z
+      // YAML reads an unquoted 0640 as the decimal number 640, so say how to write it.
+      .string({ error: 'expected an octal mode as a quoted string, e.g. "0640"' })
       .regex(/^0?[0-7]{3}$/, 'expected an octal mode such as 0640')
       .default('0640')
       .transform((mode) => Number.parseInt(mode, 8))
@@ -82,15 +106,20 @@ const sftp = z
   .refine((s) => s.hostKeySha256 !== undefined || s.knownHostsFile !== undefined, {
     message: 'host key pinning is mandatory: set hostKeySha256 or knownHostsFile',
     path: ['hostKeySha256'],
+    when: whenObject,
   })
   .refine((s) => s.privateKeyFile !== undefined || s.password !== undefined || s.passwordFile !== undefined, {
     message: 'set privateKeyFile, password or passwordFile',
     path: ['privateKeyFile'],
+    when: whenObject,
   });
 
 const s3 = z.strictObject({
   bucket: z.string().min(3).describe('Archive bucket.'),
-  prefix: z.string().default('').describe('Key prefix template ({yyyy} {MM} {dd} {report}); may contain "/".'),
+  prefix: z
+    .string()
+    .default('')
+    .describe('Key prefix template ({yyyy} {MM} {dd} {report}); may contain "/".'),
   region: z.string().default('us-east-1').describe('AWS region.'),
   endpoint: z.url().optional().describe('Endpoint of an S3-compatible server (omit for AWS).'),
   forcePathStyle: z.boolean().default(false).describe('Path-style addressing (most S3-compatible servers).'),
@@ -113,18 +142,31 @@ const s3 = z.strictObject({
 const report = z
   .strictObject({
     name: reportName.describe('Report name: the lock name and the {report} template value.'),
-    schedule: cronExpression.default('0 0 * * *').describe('Cron schedule in the report time zone (seconds field allowed).'),
+    schedule: cronExpression
+      .default('0 0 * * *')
+      .describe('Cron schedule in the report time zone (seconds field allowed).'),
     timezone: timeZone.describe('IANA time zone of the report date, the schedule and CSV timestamps.'),
-    catchUpDays: z.number().int().min(0).max(366).default(3).describe('Days back that `serve` completes when missing.'),
+    catchUpDays: z
+      .number()
+      .int()
+      .min(0)
+      .max(366)
+      .default(3)
+      .describe('Days back that `serve` completes when missing.'),
     startDate: isoDate.optional().describe('No report date before this one is ever run by `serve`.'),
-    query: z.string().min(1).describe('SQL query; $1 is the report date (ISO string). Use ORDER BY for a stable order.'),
+    query: z
+      .string()
+      .min(1)
+      .describe('SQL query; $1 is the report date (ISO string). Use ORDER BY for a stable order.'),
     fileName: z.string().min(1).describe('File name template: {yyyy} {MM} {dd} {report}.'),
     deadline: z
       .string()
       .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected HH:MM')
       .optional()
       .describe('Alert when not submitted by this local time on the day after the report date.'),
-    slowStepAfter: duration('A step running longer than this is reported slow (metric and alert).').prefault('15m'),
+    slowStepAfter: duration('A step running longer than this is reported slow (metric and alert).').prefault(
+      '15m',
+    ),
     sftp,
     s3,
   })
@@ -141,45 +183,99 @@ export const configSchema = z
       .prefault({}),
     instance: z
       .strictObject({
-        id: z.string().min(1).max(200).optional().describe('Instance identity written on events and locks; default host:pid.'),
+        id: z
+          .string()
+          .min(1)
+          .max(200)
+          .optional()
+          .describe('Instance identity written on events and locks; default host:pid.'),
       })
       .prefault({}),
     lock: z
       .strictObject({
-        strategy: z.enum(['lease', 'table']).default('lease').describe('lease (per report, fenced) or table (LOCK TABLE … NOWAIT).'),
-        atMostFor: duration('Lease length; a holder that stops renewing loses the lock after this.').prefault('30m'),
+        strategy: z
+          .enum(['lease', 'table'])
+          .default('lease')
+          .describe('lease (per report, fenced) or table (LOCK TABLE … NOWAIT).'),
+        atMostFor: duration('Lease length; a holder that stops renewing loses the lock after this.').prefault(
+          '30m',
+        ),
         atLeastFor: duration('Minimum time a lock stays taken after acquisition.').prefault('30s'),
         renewEvery: duration('Keep-alive renewal interval; default atMostFor / 3.').optional(),
       })
       .prefault({})
-      .refine((l) => l.atLeastFor <= l.atMostFor, { message: 'atLeastFor must not exceed atMostFor', path: ['atLeastFor'] }),
+      .refine((l) => l.atLeastFor <= l.atMostFor, {
+        message: 'atLeastFor must not exceed atMostFor',
+        path: ['atLeastFor'],
+        when: ({ value }) => {
+          const lock = value as { atLeastFor?: unknown; atMostFor?: unknown } | null;
+          return typeof lock?.atLeastFor === 'number' && typeof lock.atMostFor === 'number';
+        },
+      }),
     retry: z
       .strictObject({
-        attempts: z.number().int().min(1).max(100).default(3).describe('Attempts per step before the run fails.'),
-        initialDelay: duration('Delay before the first retry (doubles each time, with jitter).').prefault('2s'),
+        attempts: z
+          .number()
+          .int()
+          .min(1)
+          .max(100)
+          .default(3)
+          .describe('Attempts per step before the run fails.'),
+        initialDelay: duration('Delay before the first retry (doubles each time, with jitter).').prefault(
+          '2s',
+        ),
         maxDelay: duration('Upper bound of the retry delay.').prefault('1m'),
       })
       .prefault({}),
-    reports: z.array(report).min(1, 'expected at least one report'),
+    reports: z.array(report).min(1, 'expected at least one report').describe('The reports to produce; at least one.'),
     monitoring: z
       .strictObject({
-        port: z.number().int().min(0).max(65535).default(9464).describe('HTTP port of `serve` (metrics, status page).'),
+        port: z
+          .number()
+          .int()
+          .min(0)
+          .max(65535)
+          .default(9464)
+          .describe('HTTP port of `serve` (metrics, status page).'),
         host: z.string().default('127.0.0.1').describe('HTTP listen address of `serve`.'),
-        alertWebhookUrl: z.url().optional().describe('Slack-compatible webhook for failures and missed deadlines.'),
-        deadManSwitchUrl: z.url().optional().describe('healthchecks-style base URL: pinged at /start, on success, at /fail.'),
+        alertWebhookUrl: z
+          .url()
+          .optional()
+          .describe('Slack-compatible webhook for failures and missed deadlines.'),
+        deadManSwitchUrl: z
+          .url()
+          .optional()
+          .describe('healthchecks-style base URL: pinged at /start, on success, at /fail.'),
       })
       .prefault({}),
     log: z
-      .strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') })
+      .strictObject({
+        level: z
+          .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal'])
+          .default('info')
+          .describe('Minimum level of the JSON log lines.'),
+      })
       .prefault({}),
   })
-  .superRefine((config, ctx) => {
-    const seen = new Set<string>();
-    config.reports.forEach((r, i) => {
-      if (seen.has(r.name)) ctx.addIssue({ code: 'custom', path: ['reports', i, 'name'], message: `duplicate report name "${r.name}"` });
-      seen.add(r.name);
-    });
-  });
+  .superRefine(
+    (config, ctx) => {
+      const seen = new Set<string>();
+      config.reports.forEach((r, i) => {
+        // With `when`, entries that failed validation arrive as they were written, even null.
+        if (typeof r?.name !== 'string') return;
+        if (seen.has(r.name))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['reports', i, 'name'],
+            message: `duplicate report name "${r.name}"`,
+          });
+        seen.add(r.name);
+      });
+    },
+    {
+      when: ({ value }) => Array.isArray((value as { reports?: unknown } | null)?.reports),
+    },
+  );
 
 export type ConfigInput = z.input<typeof configSchema>;
 export type Config = z.output<typeof configSchema>;

@@ -1,0 +1,71 @@
+import type pg from 'pg';
+import { EodError } from '../../core/errors.js';
+import type { HeldLock, Lock } from '../../ports.js';
+import { fenceHolds } from '../postgres/sql/events.js';
+import { acquireLease, releaseLease, renewLease } from '../postgres/sql/shedlock.js';
+
+export interface LeaseLockOptions {
+  instanceId: string;
+  atMostForMs: number;
+  atLeastForMs: number;
+  renewEveryMs: number;
+  onRenewError?: (error: unknown) => void;
+}
+
+/**
+ * Per-name lease on the ShedLock table, renewed while held. The lease is declared lost (and the
+ * `lost` signal aborted) when a renewal finds it taken over, or when renewals have failed for
+ * longer than the lease itself: from then on another instance may hold it, and the fence in every
+ * event write refuses ours.
+ */
+export class LeaseLock implements Lock {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly options: LeaseLockOptions,
+  ) {}
+
+  async tryAcquire(name: string): Promise<HeldLock | null> {
+    const { instanceId, atMostForMs, atLeastForMs, renewEveryMs } = this.options;
+    const acquired = await acquireLease(this.pool, { name, holder: instanceId, atMostForMs });
+    if (!acquired) return null;
+    const { token } = acquired;
+    const lost = new AbortController();
+    let lastRenewed = performance.now();
+    let renewing: Promise<void> = Promise.resolve();
+
+    const renew = async () => {
+      try {
+        if (await renewLease(this.pool, { name, token, atMostForMs })) {
+          lastRenewed = performance.now();
+          return;
+        }
+        lost.abort(new EodError('LEASE_LOST', `lock "${name}" was taken over or lapsed (fencing token ${token})`, { name, token }));
+      } catch (error) {
+        this.options.onRenewError?.(error);
+        if (performance.now() - lastRenewed >= atMostForMs) {
+          lost.abort(new EodError('LEASE_LOST', `lock "${name}" could not be renewed for ${atMostForMs} ms`, { name, token }));
+        }
+      }
+    };
+    const timer = setInterval(() => {
+      if (!lost.signal.aborted) renewing = renew();
+    }, renewEveryMs);
+
+    const fence = { kind: 'lease', lockName: name, token } as const;
+    return {
+      fence,
+      lost: lost.signal,
+      assertHeld: async () => {
+        if (lost.signal.aborted) throw lost.signal.reason;
+        if (await fenceHolds(this.pool, fence)) return;
+        lost.abort(new EodError('LEASE_LOST', `lock "${name}" is no longer ours (fencing token ${token})`, { name, token }));
+        throw lost.signal.reason;
+      },
+      release: async () => {
+        clearInterval(timer);
+        await renewing;
+        if (!lost.signal.aborted) await releaseLease(this.pool, { name, token, atLeastForMs });
+      },
+    };
+  }
+}

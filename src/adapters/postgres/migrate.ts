@@ -1,0 +1,117 @@
+/**
+ * Applies the numbered, append-only files of `migrations/` in one transaction per run. An advisory
+ * transaction lock serialises instances migrating at the same moment, and the ledger row of each
+ * migration is written before its SQL in the same transaction, so a migration is applied at most
+ * once even if the advisory lock were bypassed (the ledger's primary key would then fail).
+ */
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import type pg from 'pg';
+import { EodError } from '../../core/errors.js';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+  sha256: string;
+}
+
+export interface MigrationResult {
+  applied: Migration[];
+  current: number;
+}
+
+const MIGRATIONS_DIR = new URL('../../../migrations/', import.meta.url);
+const FILE_NAME = /^(\d{4})_([a-z0-9_]+)\.sql$/;
+// Arbitrary constant: the advisory lock key of `eod-report migrate`.
+const MIGRATION_LOCK_KEY = 4_202_611_250;
+
+export async function readMigrations(dir: URL = MIGRATIONS_DIR): Promise<Migration[]> {
+  const names = (await readdir(dir)).filter((n) => n.endsWith('.sql')).sort();
+  const migrations: Migration[] = [];
+  for (const file of names) {
+    const match = FILE_NAME.exec(file);
+    if (!match) throw new EodError('MIGRATION_FAILED', `migration file name "${file}" is not NNNN_name.sql`);
+    const sql = await readFile(new URL(file, dir), 'utf8');
+    const version = Number(match[1]);
+    if (version !== migrations.length + 1) {
+      throw new EodError('MIGRATION_FAILED', `migration ${file} breaks the sequence: expected number ${migrations.length + 1}`);
+    }
+    migrations.push({ version, name: match[2] as string, sql, sha256: createHash('sha256').update(sql).digest('hex') });
+  }
+  return migrations;
+}
+
+export async function migrate(client: pg.ClientBase, migrations?: Migration[]): Promise<MigrationResult> {
+  const known = migrations ?? (await readMigrations());
+  await client.query('BEGIN');
+  try {
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
+    await client.query(`
+      CREATE TABLE IF NOT EXISTS end_of_day_reporting_migrations (
+        version INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+      )`);
+    const { rows } = await client.query<{ version: number; name: string; sha256: string }>(
+      'SELECT version, name, sha256 FROM end_of_day_reporting_migrations ORDER BY version',
+    );
+    const newest = known.at(-1)?.version ?? 0;
+    const tooNew = rows.filter((r) => r.version > newest);
+    if (tooNew.length > 0) {
+      throw new EodError(
+        'SCHEMA_TOO_NEW',
+        `database schema is at migration ${tooNew.at(-1)?.version} (${tooNew.at(-1)?.name}) but this eod-report knows only up to ${newest}; upgrade eod-report`,
+        { databaseVersion: tooNew.at(-1)?.version, codeVersion: newest },
+      );
+    }
+    for (const row of rows) {
+      const mine = known[row.version - 1];
+      if (mine && mine.sha256 !== row.sha256) {
+        throw new EodError(
+          'MIGRATION_FAILED',
+          `migration ${row.version} (${row.name}) was changed after it was applied; migrations are append-only: add a new file instead`,
+        );
+      }
+    }
+    const done = new Set(rows.map((r) => r.version));
+    const applied: Migration[] = [];
+    for (const migration of known) {
+      if (done.has(migration.version)) continue;
+      await client.query('INSERT INTO end_of_day_reporting_migrations (version, name, sha256) VALUES ($1, $2, $3)', [
+        migration.version,
+        migration.name,
+        migration.sha256,
+      ]);
+      try {
+        await client.query(migration.sql);
+      } catch (error) {
+        throw new EodError(
+          'MIGRATION_FAILED',
+          `migration ${migration.version} (${migration.name}) failed: ${(error as Error).message}`,
+          {},
+          { cause: error },
+        );
+      }
+      applied.push(migration);
+    }
+    await client.query('COMMIT');
+    return { applied, current: newest };
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}
+
+/** The migration the database is at, or 0; used by commands that need the schema to be current. */
+export async function schemaVersion(client: pg.ClientBase): Promise<number> {
+  const ledger = await client.query<{ exists: boolean }>(
+    "SELECT to_regclass('end_of_day_reporting_migrations') IS NOT NULL AS exists",
+  );
+  if (!ledger.rows[0]?.exists) return 0;
+  const { rows } = await client.query<{ version: number | null }>(
+    'SELECT max(version) AS version FROM end_of_day_reporting_migrations',
+  );
+  return rows[0]?.version ?? 0;
+}

@@ -1,0 +1,70 @@
+import type pg from 'pg';
+import { EodError } from '../../core/errors.js';
+import type { RunEvent } from '../../core/events.js';
+import { failureDetails } from '../../core/failure-details.js';
+import type { Fence, NewEvent, ProcessRef, RunStore } from '../../ports.js';
+import { insertFencedEvent, listEvents } from './sql/events.js';
+import { findOrCreateProcess, findProcess } from './sql/processes.js';
+import { SQLSTATE, sqlState } from './sqlstate.js';
+
+export class PostgresRunStore implements RunStore {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly instanceId: string,
+  ) {}
+
+  findOrCreateProcess(report: string, date: string): Promise<ProcessRef> {
+    return findOrCreateProcess(this.pool, report, date);
+  }
+
+  findProcess(report: string, date: string): Promise<ProcessRef | null> {
+    return findProcess(this.pool, report, date);
+  }
+
+  listEvents(processId: string): Promise<RunEvent[]> {
+    return listEvents(this.pool, [processId]);
+  }
+
+  async appendEvent(processId: string, event: NewEvent, fence: Fence): Promise<RunEvent> {
+    return appendFencedEvent(this.pool, this.instanceId, processId, event, fence);
+  }
+}
+
+/** Shared by the run store and the row capture (which writes ROWS_CREATED inside its transaction). */
+export async function appendFencedEvent(
+  db: pg.ClientBase | pg.Pool,
+  instanceId: string,
+  processId: string,
+  event: NewEvent,
+  fence: Fence,
+): Promise<RunEvent> {
+  let written: RunEvent | null;
+  try {
+    written = await insertFencedEvent(
+      db,
+      {
+        processId,
+        status: event.status,
+        failureDetails: event.failureDetails == null ? null : failureDetails(event.failureDetails),
+        instanceId,
+        facts: event.facts ?? {},
+      },
+      fence,
+    );
+  } catch (error) {
+    if (sqlState(error) === SQLSTATE.UNIQUE_VIOLATION) {
+      throw new EodError('LEASE_LOST', `${event.status} is already recorded for process ${processId} by another holder`, {
+        processId,
+        status: event.status,
+      });
+    }
+    throw error;
+  }
+  if (!written) {
+    throw new EodError('LEASE_LOST', `lock lost: ${event.status} for process ${processId} was not recorded (fence refused)`, {
+      processId,
+      status: event.status,
+    });
+  }
+  return written;
+}

@@ -1,0 +1,42 @@
+import type pg from 'pg';
+
+/**
+ * Session settings that change how PostgreSQL renders values as text, fixed for every render so
+ * the same rows always give the same bytes (PRODUCT.md §5 "CSV"):
+ * - TimeZone: timestamptz values are rendered in the report's zone;
+ * - DateStyle ISO, YMD: `2026-03-29 00:30:00+01`, never locale-dependent forms;
+ * - IntervalStyle postgres: `1 day 02:00:00`;
+ * - extra_float_digits 1: the shortest text that reads back as the same float (PostgreSQL ≥ 12);
+ * - bytea_output hex; client_encoding UTF8: the file is UTF-8.
+ * They are recorded with ROWS_CREATED, so a later render uses the captured settings even if the
+ * report's configured time zone changed meanwhile.
+ */
+export interface RenderSettings {
+  TimeZone: string;
+  DateStyle: string;
+  IntervalStyle: string;
+  extra_float_digits: string;
+  bytea_output: string;
+  client_encoding: string;
+}
+
+export function renderSettings(timezone: string): RenderSettings {
+  return {
+    TimeZone: timezone,
+    DateStyle: 'ISO, YMD',
+    IntervalStyle: 'postgres',
+    extra_float_digits: '1',
+    bytea_output: 'hex',
+    client_encoding: 'UTF8',
+  };
+}
+
+/** Applies the settings to the current transaction only (set_config(..., true) = SET LOCAL). */
+export async function applyRenderSettings(client: pg.ClientBase, settings: RenderSettings): Promise<void> {
+  const names = Object.keys(settings);
+  const values = Object.values(settings);
+  await client.query('SELECT set_config(name, value, true) FROM unnest($1::text[], $2::text[]) AS s(name, value)', [
+    names,
+    values,
+  ]);
+}

@@ -1,0 +1,76 @@
+import type pg from 'pg';
+
+/**
+ * ShedLock's protocol on its own table, with database time only (`now()`), never the client's
+ * clock: insert, or take over a lapsed lock; each acquisition increments the fencing token.
+ */
+export async function acquireLease(
+  db: pg.ClientBase | pg.Pool,
+  lease: { name: string; holder: string; atMostForMs: number },
+): Promise<{ token: string; lockUntil: Date } | null> {
+  const { rows } = await db.query<{ fencing_token: string; lock_until: Date }>(
+    `INSERT INTO shedlock AS s (name, lock_until, locked_at, locked_by, fencing_token)
+     VALUES ($1, now() + $2 * interval '1 millisecond', now(), $3, 1)
+     ON CONFLICT (name) DO UPDATE
+       SET lock_until = EXCLUDED.lock_until, locked_at = EXCLUDED.locked_at,
+           locked_by = EXCLUDED.locked_by, fencing_token = s.fencing_token + 1
+       WHERE s.lock_until <= now()
+     RETURNING fencing_token, lock_until`,
+    [lease.name, lease.atMostForMs, lease.holder],
+  );
+  const row = rows[0];
+  return row ? { token: row.fencing_token, lockUntil: row.lock_until } : null;
+}
+
+/** Extends a lease we still hold; false when it lapsed or was taken over. */
+export async function renewLease(
+  db: pg.ClientBase | pg.Pool,
+  lease: { name: string; token: string; atMostForMs: number },
+): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE shedlock SET lock_until = now() + $3 * interval '1 millisecond'
+     WHERE name = $1 AND fencing_token = $2::bigint AND lock_until > now()`,
+    [lease.name, lease.token, lease.atMostForMs],
+  );
+  return rowCount === 1;
+}
+
+/** ShedLock's unlock: the lock stays taken until lockAtLeastFor after acquisition. */
+export async function releaseLease(
+  db: pg.ClientBase | pg.Pool,
+  lease: { name: string; token: string; atLeastForMs: number },
+): Promise<void> {
+  await db.query(
+    `UPDATE shedlock SET lock_until = GREATEST(now(), locked_at + $3 * interval '1 millisecond')
+     WHERE name = $1 AND fencing_token = $2::bigint AND lock_until > now()`,
+    [lease.name, lease.token, lease.atLeastForMs],
+  );
+}
+
+export interface LeaseRow {
+  name: string;
+  lockUntil: Date;
+  lockedAt: Date;
+  lockedBy: string;
+  fencingToken: string;
+  held: boolean;
+}
+
+export async function listLeases(db: pg.ClientBase | pg.Pool): Promise<LeaseRow[]> {
+  const { rows } = await db.query<{
+    name: string;
+    lock_until: Date;
+    locked_at: Date;
+    locked_by: string;
+    fencing_token: string;
+    held: boolean;
+  }>('SELECT name, lock_until, locked_at, locked_by, fencing_token, lock_until > now() AS held FROM shedlock ORDER BY name');
+  return rows.map((r) => ({
+    name: r.name,
+    lockUntil: r.lock_until,
+    lockedAt: r.locked_at,
+    lockedBy: r.locked_by,
+    fencingToken: r.fencing_token,
+    held: r.held,
+  }));
+}

@@ -1,0 +1,451 @@
+/**
+ * The S3 archive (PRODUCT.md §3 step 5): puts the submitted bytes once under a key, never
+ * overwrites an existing object, and proves afterwards that what is stored is ours.
+ */
+import { createHash } from 'node:crypto';
+import { pipeline, type Readable, Transform } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  type HeadObjectCommandOutput,
+  PutObjectCommand,
+  type PutObjectCommandInput,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import type { S3Config } from '../../config/schema.js';
+import { coerceError, EodError, isEodError } from '../../core/errors.js';
+import type { Archive, ArchiveReceipt, ReportContent } from '../../ports.js';
+import { createS3Client } from './client.js';
+
+export interface S3ArchiveOptions {
+  client?: S3Client;
+  failpoint?: (name: string) => Promise<void> | void;
+  now?: () => Date;
+}
+
+const MiB = 1024 * 1024;
+// Memory held by a multipart upload is about partSize × (QUEUE_SIZE + 1): one part per
+// uploader in flight plus the one being assembled.
+const MAX_PART_SIZE = 64 * MiB;
+const MIN_PART_SIZE = 5 * MiB;
+const MAX_PARTS = 10_000;
+const QUEUE_SIZE = 2;
+const CHECK_TIMEOUT_MS = 20_000;
+
+type PutResult = { versionId?: string; etag?: string };
+
+export class S3Archive implements Archive {
+  readonly #config: S3Config;
+  readonly #client: S3Client;
+  readonly #failpoint: (name: string) => Promise<void> | void;
+  readonly #now: () => Date;
+
+  constructor(config: S3Config, options: S3ArchiveOptions = {}) {
+    this.#config = config;
+    this.#client = options.client ?? createS3Client(config);
+    this.#failpoint = options.failpoint ?? (() => {});
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  async store(key: string, content: ReportContent, signal?: AbortSignal): Promise<ArchiveReceipt> {
+    signal?.throwIfAborted();
+    // s3rver ignores If-None-Match, so existence is checked here as well as by the server.
+    const existing = await this.#head(key, signal);
+    if (existing) return this.#adopt(key, content, existing);
+
+    await this.#failpoint('archive.before-put');
+    let put: PutResult;
+    try {
+      put =
+        content.bytes > this.#config.multipartThreshold
+          ? await this.#putInParts(key, content, signal)
+          : await this.#putOnce(key, content, signal);
+    } catch (error) {
+      if (!isPreconditionFailed(error)) throw this.#failure(error, 'PutObject', key, signal);
+      // Another writer created the key between our HEAD and PUT: judge what it wrote.
+      const raced = await this.#head(key, signal);
+      if (!raced) {
+        throw new EodError(
+          'UNAVAILABLE',
+          `archiving to ${this.#where(key)}: the server refused the put as the key exists (412), but HeadObject does not find it; retry later`,
+          { bucket: this.#config.bucket, key },
+        );
+      }
+      return this.#adopt(key, content, raced);
+    }
+    await this.#failpoint('archive.after-put');
+
+    // Cheap insurance that the object we return a receipt for is the one we meant to write.
+    const stored = await this.#head(key, signal);
+    const verdict = stored ? judge(stored, content) : undefined;
+    if (verdict?.kind !== 'same') {
+      throw new EodError(
+        'CONTENT_MISMATCH',
+        stored
+          ? `archived ${this.#where(key)} but it reads back as ${describeSeen(verdict)}; expected sha256 ${content.sha256}, ${content.bytes} bytes`
+          : `archived ${this.#where(key)} but HeadObject does not find it`,
+        { bucket: this.#config.bucket, key, expectedSha256: content.sha256, expectedBytes: content.bytes },
+      );
+    }
+    return {
+      bucket: this.#config.bucket,
+      key,
+      ...optional('versionId', put.versionId ?? stored?.VersionId),
+      ...optional('etag', put.etag ?? stored?.ETag),
+      sha256: content.sha256,
+      alreadyPresent: false,
+    };
+  }
+
+  async check(): Promise<string> {
+    const { bucket } = this.#config;
+    const where = this.#config.endpoint ?? `AWS S3 (${this.#config.region})`;
+    try {
+      await this.#client.send(new HeadBucketCommand({ Bucket: bucket }), {
+        abortSignal: AbortSignal.timeout(CHECK_TIMEOUT_MS),
+      });
+    } catch (error) {
+      const { code, reason, facts } = explain(error, this.#config, undefined);
+      throw new EodError('UNAVAILABLE', `s3 bucket "${bucket}" at ${where}: ${reason} (${code})`, facts);
+    }
+    return `s3 bucket "${bucket}" at ${where} ok`;
+  }
+
+  async #head(key: string, signal: AbortSignal | undefined): Promise<HeadObjectCommandOutput | undefined> {
+    try {
+      // ChecksumMode returns the full-object checksum real S3 verified at upload (for SSE-KMS
+      // objects this needs kms:Decrypt); s3rver has none and we rely on our metadata.
+      return await this.#client.send(
+        new HeadObjectCommand({ Bucket: this.#config.bucket, Key: key, ChecksumMode: 'ENABLED' }),
+        { abortSignal: signal },
+      );
+    } catch (error) {
+      if (httpStatus(error) === 404) return undefined;
+      throw this.#failure(error, 'HeadObject', key, signal);
+    }
+  }
+
+  #adopt(key: string, content: ReportContent, head: HeadObjectCommandOutput): ArchiveReceipt {
+    const verdict = judge(head, content);
+    if (verdict.kind !== 'same') {
+      throw new EodError(
+        'ARCHIVE_CONFLICT',
+        `${this.#where(key)} already exists as ${describeSeen(verdict)}; ours is sha256 ${content.sha256}, ${content.bytes} bytes; an archived object is never overwritten`,
+        {
+          bucket: this.#config.bucket,
+          key,
+          existingSha256: verdict.sha256 ?? null,
+          existingBytes: verdict.bytes ?? null,
+          sha256: content.sha256,
+          bytes: content.bytes,
+        },
+      );
+    }
+    return {
+      bucket: this.#config.bucket,
+      key,
+      ...optional('versionId', head.VersionId),
+      ...optional('etag', head.ETag),
+      sha256: content.sha256,
+      alreadyPresent: true,
+    };
+  }
+
+  async #putOnce(key: string, content: ReportContent, signal: AbortSignal | undefined): Promise<PutResult> {
+    // The http handler pipes the body with .pipe(), which does not end the request when the
+    // body fails; without aborting it ourselves the request would hang until a socket timeout.
+    const own = new AbortController();
+    const abortSignal = signal ? AbortSignal.any([signal, own.signal]) : own.signal;
+    let bodyError: Error | undefined;
+    const body = openVerified(content, this.#where(key), (error) => {
+      bodyError ??= error;
+      own.abort(error);
+    });
+    try {
+      const out = await this.#client.send(
+        new PutObjectCommand({
+          ...this.#objectParams(key, content),
+          Body: body,
+          ContentLength: content.bytes,
+          // A header (not a trailer) carrying the whole object's hash: real S3 rejects the put
+          // with BadDigest when the bytes differ, and no aws-chunked framing is needed.
+          ChecksumSHA256: Buffer.from(content.sha256, 'hex').toString('base64'),
+          IfNoneMatch: '*',
+        }),
+        { abortSignal },
+      );
+      return { versionId: out.VersionId, etag: out.ETag };
+    } catch (error) {
+      throw bodyError ?? error;
+    } finally {
+      body.destroy();
+    }
+  }
+
+  async #putInParts(
+    key: string,
+    content: ReportContent,
+    signal: AbortSignal | undefined,
+  ): Promise<PutResult> {
+    let bodyError: Error | undefined;
+    // A failing body ends lib-storage's read loop by itself, which then aborts the multipart
+    // upload and waits for that; aborting from here would skip the cleanup.
+    const body = openVerified(content, this.#where(key), (error) => {
+      bodyError ??= error;
+    });
+    const abortController = new AbortController();
+    const onAbort = () => abortController.abort(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const upload = new Upload({
+        client: withSignal(this.#client, abortController.signal),
+        params: {
+          ...this.#objectParams(key, content),
+          Body: body,
+          ContentLength: content.bytes,
+          // Per-part SHA-256 (verified by S3 on each part). A full-object SHA-256 would be
+          // wrong here: lib-storage copies params into every UploadPart.
+          ChecksumAlgorithm: 'SHA256',
+          // lib-storage copies params into CompleteMultipartUpload too, which honours it.
+          IfNoneMatch: '*',
+        },
+        partSize: partSizeFor(content.bytes, this.#config.multipartThreshold),
+        queueSize: QUEUE_SIZE,
+        leavePartsOnError: false,
+        abortController,
+      });
+      const out = await upload.done();
+      return { versionId: out.VersionId, etag: out.ETag };
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason;
+      throw bodyError ?? error;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      body.destroy();
+    }
+  }
+
+  #objectParams(key: string, content: ReportContent): Omit<PutObjectCommandInput, 'Body'> {
+    const { bucket, sseKmsKeyId, objectLock } = this.#config;
+    return {
+      Bucket: bucket,
+      Key: key,
+      ContentType: 'text/csv; charset=utf-8',
+      // Our own record of the full-object hash: multipart objects have only composite
+      // checksums, and s3rver keeps none.
+      Metadata: { sha256: content.sha256, rows: String(content.rows) },
+      ...(sseKmsKeyId === undefined ? {} : { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: sseKmsKeyId }),
+      ...(objectLock === undefined
+        ? {}
+        : {
+            ObjectLockMode: objectLock.mode,
+            ObjectLockRetainUntilDate: new Date(this.#now().getTime() + objectLock.retainFor),
+          }),
+    };
+  }
+
+  #failure(error: unknown, operation: string, key: string, signal: AbortSignal | undefined): unknown {
+    if (signal?.aborted) return signal.reason;
+    if (isEodError(error)) return error;
+    const { code, reason, facts } = explain(error, this.#config, operation);
+    return new EodError(
+      'UNAVAILABLE',
+      `archiving to ${this.#where(key)} failed (${operation}): ${code}: ${reason}`,
+      {
+        ...facts,
+        key,
+      },
+    );
+  }
+
+  #where(key: string): string {
+    return `s3://${this.#config.bucket}/${key}`;
+  }
+}
+
+/** What an existing object says about itself, compared with our content. */
+interface Verdict {
+  kind: 'same' | 'different' | 'unknown';
+  sha256?: string;
+  bytes?: number;
+}
+
+function judge(head: HeadObjectCommandOutput, content: ReportContent): Verdict {
+  const hashes: string[] = [];
+  const fromMetadata = head.Metadata?.sha256?.toLowerCase();
+  if (fromMetadata !== undefined && /^[0-9a-f]{64}$/.test(fromMetadata)) hashes.push(fromMetadata);
+  // Composite checksums (multipart: "<hash>-<parts>") are not a hash of the whole object.
+  const checksum = head.ChecksumSHA256;
+  if (checksum !== undefined && head.ChecksumType !== 'COMPOSITE' && !checksum.includes('-')) {
+    hashes.push(Buffer.from(checksum, 'base64').toString('hex'));
+  }
+  const bytes = head.ContentLength;
+  const sha256 = hashes.find((hash) => hash !== content.sha256) ?? hashes[0];
+  if (sha256 === undefined) return { kind: 'unknown', ...optional('bytes', bytes) };
+  const kind = sha256 === content.sha256 && bytes === content.bytes ? 'same' : 'different';
+  return { kind, sha256, ...optional('bytes', bytes) };
+}
+
+function describeSeen(verdict: Verdict | undefined): string {
+  const size = verdict?.bytes === undefined ? 'unknown size' : `${verdict.bytes} bytes`;
+  return `sha256 ${verdict?.sha256 ?? 'unknown'}, ${size}`;
+}
+
+/**
+ * The content as the request body, checked against its declared size and SHA-256 as it
+ * streams. The last chunk is held back until the source ends cleanly, so a request can never
+ * complete with a body that later turns out wrong: the server sees a short body and keeps nothing.
+ */
+function openVerified(content: ReportContent, where: string, onError: (error: Error) => void): Readable {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  let held: Buffer | undefined;
+  const verifier = new Transform({
+    transform(chunk: Buffer | string, _encoding, done) {
+      const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      hash.update(buf);
+      bytes += buf.length;
+      const previous = held;
+      held = buf;
+      done(null, previous);
+    },
+    flush(done) {
+      const sha256 = hash.digest('hex');
+      if (bytes !== content.bytes || sha256 !== content.sha256) {
+        done(
+          new EodError(
+            'CONTENT_MISMATCH',
+            `report content for ${where} read as ${bytes} bytes, sha256 ${sha256}; expected ${content.bytes} bytes, sha256 ${content.sha256}`,
+            { bytes, sha256, expectedBytes: content.bytes, expectedSha256: content.sha256 },
+          ),
+        );
+        return;
+      }
+      done(null, held);
+    },
+  });
+  pipeline(content.open(), verifier, (error) => {
+    if (!error) return;
+    onError(
+      isEodError(error)
+        ? error
+        : new EodError(
+            'STEP_FAILED',
+            `reading the report content for ${where} failed: ${coerceError(error).message}`,
+            {},
+            {
+              cause: error,
+            },
+          ),
+    );
+  });
+  return verifier;
+}
+
+/** Parts big enough to stay under S3's part count, small enough to bound memory. */
+function partSizeFor(bytes: number, threshold: number): number {
+  return Math.max(MIN_PART_SIZE, Math.min(MAX_PART_SIZE, threshold), Math.ceil(bytes / MAX_PARTS));
+}
+
+/**
+ * lib-storage sends its requests without an abort signal, so an aborted run would keep
+ * uploading parts in the background. This view of the client adds ours to every request but
+ * the AbortMultipartUpload that cleans up after the abort.
+ */
+function withSignal(client: S3Client, signal: AbortSignal): S3Client {
+  const scoped = Object.create(client) as S3Client;
+  const send = (command: unknown, options?: Record<string, unknown>) =>
+    (client.send as (command: unknown, options?: Record<string, unknown>) => Promise<unknown>)(
+      command,
+      command instanceof AbortMultipartUploadCommand ? options : { ...options, abortSignal: signal },
+    );
+  scoped.send = send as S3Client['send'];
+  return scoped;
+}
+
+interface Explanation {
+  code: string;
+  reason: string;
+  facts: Record<string, unknown>;
+}
+
+/** S3's error code and an operator-readable reason; never credentials, which SDK errors may carry as fields. */
+function explain(error: unknown, config: S3Config, operation: string | undefined): Explanation {
+  const status = httpStatus(error);
+  const err = error as {
+    name?: unknown;
+    code?: unknown;
+    message?: unknown;
+    $metadata?: { requestId?: string };
+  };
+  const systemCode = typeof err.code === 'string' ? err.code : undefined;
+  let code = typeof err.name === 'string' && err.name !== 'Error' ? err.name : (systemCode ?? 'Error');
+  // HEAD responses have no body, so the SDK can only name them after the status.
+  if (code === 'NotFound' && operation !== 'HeadObject') code = 'NoSuchBucket';
+  if (code === 'Forbidden') code = 'AccessDenied';
+  const message = typeof err.message === 'string' && err.message !== 'UnknownError' ? err.message : undefined;
+  const bucket = `bucket "${config.bucket}"`;
+  let reason: string;
+  switch (code) {
+    case 'NoSuchBucket':
+      reason = `${bucket} does not exist`;
+      break;
+    case 'AccessDenied':
+      reason =
+        operation === 'HeadObject'
+          ? `access denied to ${bucket} (without s3:ListBucket a missing object also reads as 403); check the credentials and the bucket policy`
+          : `access denied to ${bucket}; check the credentials and the bucket policy`;
+      break;
+    case 'InvalidAccessKeyId':
+      reason = 'the server does not know the access key id';
+      break;
+    case 'SignatureDoesNotMatch':
+      reason = 'the secret access key does not match the access key id';
+      break;
+    case 'CredentialsProviderError':
+      reason =
+        'no AWS credentials found (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or use an instance role)';
+      break;
+    case 'PermanentRedirect':
+    case 'AuthorizationHeaderMalformed':
+      reason = `${bucket} is not in region "${config.region}"`;
+      break;
+    case 'TimeoutError':
+      reason = 'no answer in time';
+      break;
+    default:
+      if (systemCode !== undefined && !(error instanceof Object && '$metadata' in error)) {
+        reason = `cannot reach ${config.endpoint ?? 'S3'}: ${message ?? systemCode}`;
+      } else {
+        reason = message ?? `HTTP ${status ?? 'error'}`;
+      }
+  }
+  return {
+    code,
+    reason,
+    facts: {
+      bucket: config.bucket,
+      ...(operation === undefined ? {} : { operation }),
+      s3Code: code,
+      ...optional('httpStatus', status),
+      ...optional('requestId', err.$metadata?.requestId),
+    },
+  };
+}
+
+function httpStatus(error: unknown): number | undefined {
+  const meta = (error as { $metadata?: { httpStatusCode?: unknown } } | undefined)?.$metadata;
+  return typeof meta?.httpStatusCode === 'number' ? meta.httpStatusCode : undefined;
+}
+
+function isPreconditionFailed(error: unknown): boolean {
+  return (
+    (error as { name?: unknown } | undefined)?.name === 'PreconditionFailed' || httpStatus(error) === 412
+  );
+}
+
+function optional<K extends string, V>(name: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [name]: value }) as { [P in K]?: V };
+}

@@ -1,0 +1,220 @@
+/**
+ * Opens an authenticated SFTP session with the host key pinned. Errors name the endpoint and
+ * what failed, never a password, passphrase or key.
+ */
+import { readFile } from 'node:fs/promises';
+import { connect as connectTcp } from 'node:net';
+import { Client, type ConnectConfig, type SFTPWrapper } from 'ssh2';
+import type { SftpConfig } from '../../config/schema.js';
+import { EodError } from '../../core/errors.js';
+import { HostKeyCheck, loadHostKeyPins, preferredHostKeyAlgorithms } from './host-key.js';
+
+export interface ConnectOptions {
+  signal?: AbortSignal;
+  /** Keepalive probe interval; a dead peer is given up after 3 unanswered probes. */
+  keepaliveInterval?: number;
+}
+
+export interface SftpSession {
+  client: Client;
+  sftp: SFTPWrapper;
+  /** Fingerprint of the (pinned) key the server presented. */
+  hostKeySha256: string;
+  /** `user@host:port`, for messages. */
+  endpoint: string;
+  /** Ends the connection; resolves once the socket is closed (or after a short grace). */
+  end(): Promise<void>;
+}
+
+export function describeEndpoint(config: Pick<SftpConfig, 'host' | 'port' | 'username'>): string {
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  return `${config.username}@${host}:${config.port}`;
+}
+
+/** Reads a secret file; a single trailing newline is an editor artefact, not part of it. */
+async function readSecretFile(file: string, what: string, endpoint: string): Promise<string> {
+  try {
+    return (await readFile(file, 'utf8')).replace(/\r?\n$/, '');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new EodError('CONFIG_INVALID', `SFTP ${what} file ${file} for ${endpoint} cannot be read (${reason})`, {
+      file,
+    });
+  }
+}
+
+async function credentials(config: SftpConfig, endpoint: string): Promise<Partial<ConnectConfig>> {
+  const auth: Partial<ConnectConfig> = {};
+  if (config.privateKeyFile !== undefined) {
+    try {
+      auth.privateKey = await readFile(config.privateKeyFile);
+    } catch (error) {
+      const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+      throw new EodError(
+        'CONFIG_INVALID',
+        `SFTP private key file ${config.privateKeyFile} for ${endpoint} cannot be read (${reason})`,
+        { file: config.privateKeyFile },
+      );
+    }
+    const passphrase =
+      config.passphrase ??
+      (config.passphraseFile === undefined
+        ? undefined
+        : await readSecretFile(config.passphraseFile, 'passphrase', endpoint));
+    if (passphrase !== undefined) auth.passphrase = passphrase;
+  }
+  const password =
+    config.password ??
+    (config.passwordFile === undefined ? undefined : await readSecretFile(config.passwordFile, 'password', endpoint));
+  if (password !== undefined) auth.password = password;
+  return auth;
+}
+
+type Ssh2Error = Error & { level?: string; code?: string | number };
+
+/** Turns an ssh2 connection error into one that says what to fix, with no secrets in it. */
+function connectionError(
+  error: Ssh2Error,
+  config: SftpConfig,
+  endpoint: string,
+  hostCheck: HostKeyCheck,
+): EodError {
+  if (hostCheck.rejection !== undefined) return hostCheck.rejection;
+  const facts = { host: config.host, port: config.port, username: config.username, level: error.level };
+  const methods: string[] = [];
+  if (config.privateKeyFile !== undefined) methods.push('publickey');
+  if (config.password !== undefined || config.passwordFile !== undefined) methods.push('password');
+  switch (error.level) {
+    case 'client-authentication':
+      return new EodError(
+        'UNAVAILABLE',
+        `SFTP authentication failed for ${endpoint} (tried: ${methods.join(', ')})`,
+        facts,
+      );
+    case 'client-timeout':
+      return new EodError(
+        'UNAVAILABLE',
+        `SFTP connection to ${endpoint} timed out after ${config.connectTimeout} ms (reports[].sftp.connectTimeout)`,
+        facts,
+      );
+    default:
+      return new EodError('UNAVAILABLE', `SFTP connection to ${endpoint} failed: ${error.message}`, facts, {
+        cause: error,
+      });
+  }
+}
+
+/** ssh2 throws synchronously for an unusable key; its messages name the problem, not the key. */
+function keyError(error: unknown, config: SftpConfig, endpoint: string): EodError {
+  const reason = error instanceof Error ? error.message : String(error);
+  return new EodError(
+    'CONFIG_INVALID',
+    `SFTP private key ${config.privateKeyFile ?? '(none)'} for ${endpoint} cannot be used: ${reason}`,
+    { file: config.privateKeyFile },
+  );
+}
+
+function endClient(client: Client): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      client.destroy();
+      resolve();
+    }, 2_000);
+    client.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    client.end();
+  });
+}
+
+export async function connectSftp(config: SftpConfig, options: ConnectOptions = {}): Promise<SftpSession> {
+  const endpoint = describeEndpoint(config);
+  const { signal } = options;
+  signal?.throwIfAborted();
+  const hostCheck = new HostKeyCheck(await loadHostKeyPins(config));
+  const auth = await credentials(config, endpoint);
+  signal?.throwIfAborted();
+
+  // Our own socket so Nagle is off from the first byte: with it on, ssh2's uploads were
+  // measured at 1.8 MB/s instead of ~200 MB/s (small SFTP acks wait on delayed ACKs).
+  const sock = connectTcp({ host: config.host, port: config.port, noDelay: true });
+  sock.setNoDelay(true);
+  const client = new Client();
+  const serverHostKey = preferredHostKeyAlgorithms(hostCheck.pins);
+
+  const ready = new Promise<void>((resolve, reject) => {
+    const onAbort = () => {
+      client.destroy();
+      reject(signal?.reason ?? new Error('aborted'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const settle = () => signal?.removeEventListener('abort', onAbort);
+    client.once('ready', () => {
+      settle();
+      resolve();
+    });
+    client.once('error', (error: Ssh2Error) => {
+      settle();
+      sock.destroy();
+      reject(connectionError(error, config, endpoint, hostCheck));
+    });
+    client.once('close', () => {
+      settle();
+      reject(
+        hostCheck.rejection ??
+          new EodError('UNAVAILABLE', `SFTP connection to ${endpoint} closed before authentication`, {
+            host: config.host,
+            port: config.port,
+          }),
+      );
+    });
+  });
+
+  try {
+    client.connect({
+      sock,
+      host: config.host,
+      port: config.port,
+      username: config.username,
+      ...auth,
+      hostVerifier: hostCheck.verify,
+      readyTimeout: config.connectTimeout,
+      keepaliveInterval: options.keepaliveInterval ?? 10_000,
+      keepaliveCountMax: 3,
+      ...(serverHostKey === undefined ? {} : { algorithms: { serverHostKey: serverHostKey as never } }),
+    });
+  } catch (error) {
+    sock.destroy();
+    throw keyError(error, config, endpoint);
+  }
+  await ready;
+
+  // Errors after this point surface through the pending SFTP requests' callbacks; an
+  // unlistened 'error' event would crash the process instead.
+  client.on('error', () => {});
+
+  const sftp = await new Promise<SFTPWrapper>((resolve, reject) => {
+    client.sftp((error, wrapper) => {
+      if (error) {
+        reject(
+          new EodError('UNAVAILABLE', `SFTP subsystem refused on ${endpoint}: ${error.message}`, {
+            host: config.host,
+            port: config.port,
+          }),
+        );
+      } else resolve(wrapper);
+    });
+  }).catch(async (error: unknown) => {
+    await endClient(client);
+    throw error;
+  });
+
+  return {
+    client,
+    sftp,
+    hostKeySha256: hostCheck.offered ?? 'unknown',
+    endpoint,
+    end: () => endClient(client),
+  };
+}

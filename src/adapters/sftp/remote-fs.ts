@@ -1,0 +1,149 @@
+/**
+ * The SFTP operations the delivery needs, as promises whose errors name the operation, the
+ * remote path, the server and the SFTP status ("No such file", "Permission denied", …).
+ */
+import type { SFTPWrapper, Stats } from 'ssh2';
+import { EodError } from '../../core/errors.js';
+
+/** SFTP v3 status codes (draft-ietf-secsh-filexfer-02 §7). */
+const STATUS_NAMES: Readonly<Record<number, string>> = {
+  1: 'SSH_FX_EOF',
+  2: 'SSH_FX_NO_SUCH_FILE',
+  3: 'SSH_FX_PERMISSION_DENIED',
+  4: 'SSH_FX_FAILURE',
+  5: 'SSH_FX_BAD_MESSAGE',
+  6: 'SSH_FX_NO_CONNECTION',
+  7: 'SSH_FX_CONNECTION_LOST',
+  8: 'SSH_FX_OP_UNSUPPORTED',
+};
+const NO_SUCH_FILE = 2;
+
+type SftpStatusError = Error & { code?: unknown };
+
+function statusOf(error: unknown): number | undefined {
+  const code = (error as SftpStatusError | undefined)?.code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+export function isNoSuchFile(error: unknown): boolean {
+  const cause = error instanceof EodError ? error.cause : error;
+  return statusOf(cause) === NO_SUCH_FILE;
+}
+
+export class RemoteFs {
+  constructor(
+    readonly sftp: SFTPWrapper,
+    /** `user@host:port`, for messages. */
+    readonly endpoint: string,
+  ) {}
+
+  fail(operation: string, path: string, error: unknown): EodError {
+    const status = statusOf(error);
+    const statusName = status === undefined ? undefined : (STATUS_NAMES[status] ?? `status ${status}`);
+    const reason = error instanceof Error ? error.message : String(error);
+    return new EodError(
+      'STEP_FAILED',
+      `SFTP ${operation} ${path} on ${this.endpoint} failed: ${reason}${statusName ? ` (${statusName})` : ''}`,
+      { endpoint: this.endpoint, operation, path, sftpStatus: status, sftpStatusName: statusName },
+      { cause: error },
+    );
+  }
+
+  private call<T>(operation: string, path: string, run: (done: (error?: Error | null, value?: T) => void) => void) {
+    return new Promise<T>((resolve, reject) => {
+      const done = (error?: Error | null, value?: T) => {
+        if (error) reject(this.fail(operation, path, error));
+        else resolve(value as T);
+      };
+      try {
+        run(done);
+      } catch (error) {
+        // ssh2 throws synchronously for an unsupported extension or a closed channel.
+        reject(this.fail(operation, path, error));
+      }
+    });
+  }
+
+  stat(path: string): Promise<Stats> {
+    return this.call('stat', path, (done) => this.sftp.stat(path, done));
+  }
+
+  /** stat, with "does not exist" as undefined instead of an error. */
+  async statIfExists(path: string): Promise<Stats | undefined> {
+    try {
+      return await this.stat(path);
+    } catch (error) {
+      if (isNoSuchFile(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /** Creates `path` exclusively with `mode` set at creation, so it is never briefly 0666. */
+  createExclusive(path: string, mode: number): Promise<Buffer> {
+    return this.call('create', path, (done) => this.sftp.open(path, 'wx', { mode }, done));
+  }
+
+  openForReading(path: string): Promise<Buffer> {
+    return this.call('open', path, (done) => this.sftp.open(path, 'r', done));
+  }
+
+  /** Exact mode, whatever the server's umask did to the mode given at creation. */
+  fchmod(handle: Buffer, mode: number, path: string): Promise<void> {
+    return this.call('chmod', path, (done) => this.sftp.fchmod(handle, mode, done));
+  }
+
+  fstat(handle: Buffer, path: string): Promise<Stats> {
+    return this.call('fstat', path, (done) => this.sftp.fstat(handle, done));
+  }
+
+  write(handle: Buffer, data: Buffer, position: number, path: string): Promise<void> {
+    return this.call('write', path, (done) => this.sftp.write(handle, data, 0, data.length, position, done));
+  }
+
+  /** Bytes read at `position` into `buffer[offset…]`; 0 at end of file. */
+  read(handle: Buffer, buffer: Buffer, offset: number, length: number, position: number, path: string) {
+    return this.call<number>('read', path, (done) =>
+      this.sftp.read(handle, buffer, offset, length, position, (error, bytesRead) => done(error, bytesRead)),
+    );
+  }
+
+  close(handle: Buffer, path: string): Promise<void> {
+    return this.call('close', path, (done) => this.sftp.close(handle, done));
+  }
+
+  async closeQuietly(handle: Buffer, path: string): Promise<void> {
+    await this.close(handle, path).catch(() => {});
+  }
+
+  unlink(path: string): Promise<void> {
+    return this.call('remove', path, (done) => this.sftp.unlink(path, done));
+  }
+
+  async unlinkIfExists(path: string): Promise<boolean> {
+    try {
+      await this.unlink(path);
+      return true;
+    } catch (error) {
+      if (isNoSuchFile(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Whether the server announced an extension (ssh2 keeps the list in a private field). */
+  supports(extension: string): boolean | undefined {
+    const extensions = (this.sftp as unknown as { _extensions?: Record<string, string> })._extensions;
+    return extensions === undefined ? undefined : extensions[extension] !== undefined;
+  }
+
+  /** Flushes the file to the server's disk when the server offers fsync@openssh.com. */
+  async fsyncIfSupported(handle: Buffer, path: string): Promise<boolean> {
+    if (this.supports('fsync@openssh.com') !== true) return false;
+    await this.call('fsync', path, (done) => this.sftp.ext_openssh_fsync(handle, (error) => done(error)));
+    return true;
+  }
+
+  /** rename(2) semantics: atomic, replaces the target. Throws when the server lacks it. */
+  posixRename(from: string, to: string): Promise<void> {
+    return this.call('posix-rename', `${from} -> ${to}`, (done) => this.sftp.ext_openssh_rename(from, to, done));
+  }
+}

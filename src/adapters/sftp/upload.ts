@@ -1,0 +1,91 @@
+/**
+ * Streams a Readable into an open remote file: coalesced into large writes, a few in flight,
+ * hashing as it goes. Memory is bounded by `writeSize × maxInFlight`, whatever the file size.
+ */
+import { createHash } from 'node:crypto';
+import { addAbortSignal, type Readable } from 'node:stream';
+import type { RemoteFs } from './remote-fs.js';
+
+export interface UploadOptions {
+  /** Bytes per SFTP write call. Small writes are dominated by round trips; 1 MiB is not. */
+  writeSize?: number;
+  /** Writes awaiting the server's ack at once; more hides latency, costs memory. */
+  maxInFlight?: number;
+  signal?: AbortSignal;
+  /** Awaited once, after the first write is acknowledged (the crash tests' "mid-upload"). */
+  afterFirstWrite?: () => Promise<void> | void;
+}
+
+export interface UploadResult {
+  bytes: number;
+  sha256: string;
+}
+
+export const DEFAULT_WRITE_SIZE = 1024 * 1024;
+
+export async function uploadStream(
+  remote: RemoteFs,
+  handle: Buffer,
+  path: string,
+  source: Readable,
+  options: UploadOptions = {},
+): Promise<UploadResult> {
+  const writeSize = options.writeSize ?? DEFAULT_WRITE_SIZE;
+  const maxInFlight = options.maxInFlight ?? 4;
+  const { signal } = options;
+  // Abort destroys the source, which ends the `for await` below even while it waits for data.
+  if (signal) addAbortSignal(signal, source);
+
+  const hash = createHash('sha256');
+  const inFlight = new Set<Promise<void>>();
+  let failure: { error: unknown } | undefined;
+  let queued = 0;
+  let writes = 0;
+
+  const send = async (data: Buffer) => {
+    const write = remote.write(handle, data, queued, path).catch((error: unknown) => {
+      failure ??= { error };
+    });
+    queued += data.length;
+    writes += 1;
+    inFlight.add(write);
+    void write.finally(() => inFlight.delete(write));
+    if (writes === 1 && options.afterFirstWrite) {
+      await write;
+      if (failure === undefined) await options.afterFirstWrite();
+    }
+    if (inFlight.size >= maxInFlight) await Promise.race(inFlight);
+    if (failure) throw failure.error;
+  };
+
+  let buffer = Buffer.allocUnsafe(writeSize);
+  let filled = 0;
+  try {
+    for await (const piece of source) {
+      const chunk: Buffer = Buffer.isBuffer(piece) ? piece : Buffer.from(piece as string);
+      hash.update(chunk);
+      let used = 0;
+      while (used < chunk.length) {
+        const n = chunk.copy(buffer, filled, used);
+        used += n;
+        filled += n;
+        if (filled === writeSize) {
+          // A fresh buffer each time: the one just sent is still being read by ssh2.
+          await send(buffer);
+          buffer = Buffer.allocUnsafe(writeSize);
+          filled = 0;
+        }
+      }
+    }
+    if (filled > 0) await send(buffer.subarray(0, filled));
+    await Promise.all(inFlight);
+    if (failure) throw failure.error;
+    signal?.throwIfAborted();
+  } catch (error) {
+    source.destroy();
+    // Let outstanding writes finish before the caller closes the handle.
+    await Promise.allSettled(inFlight);
+    throw signal?.aborted ? (signal.reason ?? error) : error;
+  }
+  return { bytes: queued, sha256: hash.digest('hex') };
+}

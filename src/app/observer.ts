@@ -1,0 +1,45 @@
+import type { Step } from '../core/events.js';
+
+export interface StepContext {
+  report: string;
+  date: string;
+  processId: string;
+  step: Step;
+  attempt: number;
+}
+
+/** What the run reports as it goes: logs now, metrics and alerts in `serve`. */
+export interface RunObserver {
+  stepStarted(context: StepContext): void;
+  stepSucceeded(context: StepContext, durationMs: number, facts: Record<string, unknown>): void;
+  stepFailed(context: StepContext, durationMs: number, error: Error, willRetry: boolean): void;
+  lockContended?(report: string): void;
+  lockAcquired?(report: string): void;
+}
+
+export const silentObserver: RunObserver = {
+  stepStarted: () => undefined,
+  stepSucceeded: () => undefined,
+  stepFailed: () => undefined,
+};
+
+/** Fans each notification out to several observers. */
+export function combineObservers(...observers: RunObserver[]): RunObserver {
+  return {
+    stepStarted: (c) => {
+      for (const o of observers) o.stepStarted(c);
+    },
+    stepSucceeded: (c, d, f) => {
+      for (const o of observers) o.stepSucceeded(c, d, f);
+    },
+    stepFailed: (c, d, e, r) => {
+      for (const o of observers) o.stepFailed(c, d, e, r);
+    },
+    lockContended: (r) => {
+      for (const o of observers) o.lockContended?.(r);
+    },
+    lockAcquired: (r) => {
+      for (const o of observers) o.lockAcquired?.(r);
+    },
+  };
+}

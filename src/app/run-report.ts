@@ -1,0 +1,232 @@
+/**
+ * The run of one report (PRODUCT.md §3): take the report's lock once, then for each date (oldest
+ * first) create or find the process and perform the steps the events say are missing, each with
+ * retries. The decision of what comes next is the pure `nextStep`; this module does the I/O.
+ */
+import type { ReportConfig } from '../config/schema.js';
+import { type BackoffPolicy, retryDelay } from '../core/backoff.js';
+import { coerceError, isEodError } from '../core/errors.js';
+import { FAILURE_STATUS, type Step } from '../core/events.js';
+import { nextStep } from '../core/next-step.js';
+import { renderFileName, renderKeyPrefix } from '../core/templates.js';
+import type { Archive, Clock, DeliveryTarget, HeldLock, Lock, ProcessRef, RowSource, RunStore } from '../ports.js';
+import type { Failpoint } from './failpoints.js';
+import type { RunObserver, StepContext } from './observer.js';
+
+export interface RunDependencies {
+  store: RunStore;
+  rows: RowSource;
+  lock: Lock;
+  clock: Clock;
+  deliveryFor(report: ReportConfig): DeliveryTarget;
+  archiveFor(report: ReportConfig): Archive;
+  retry: BackoffPolicy & { attempts: number };
+  observer: RunObserver;
+  failpoint: Failpoint;
+  random?: () => number;
+}
+
+export type DateOutcome =
+  | { kind: 'done'; date: string; processId: string; alreadyDone: boolean }
+  | { kind: 'failed'; date: string; processId: string; step: Step; error: Error };
+
+export type RunOutcome = { kind: 'lock-held'; report: string } | { kind: 'ran'; report: string; dates: DateOutcome[] };
+
+/** Failures that another attempt cannot fix: retrying only delays the alert. */
+const PERMANENT: ReadonlySet<string> = new Set(['REMOTE_CONFLICT', 'ARCHIVE_CONFLICT', 'HOST_KEY_REJECTED', 'CONFIG_INVALID']);
+
+export function lockNameFor(report: ReportConfig): string {
+  return `eod-report:${report.name}`;
+}
+
+/**
+ * Runs `dates` of `report` under one lock acquisition, oldest first, stopping at the first date
+ * that fails (a later day must not be submitted before an earlier one).
+ */
+export async function runReport(
+  deps: RunDependencies,
+  report: ReportConfig,
+  dates: readonly string[],
+  signal?: AbortSignal,
+): Promise<RunOutcome> {
+  const pending: string[] = [];
+  for (const date of [...dates].sort()) {
+    if (!(await isComplete(deps.store, report.name, date))) pending.push(date);
+  }
+  if (pending.length === 0) {
+    return {
+      kind: 'ran',
+      report: report.name,
+      dates: await Promise.all(
+        dates.map(async (date) => {
+          const ref = await deps.store.findProcess(report.name, date);
+          return { kind: 'done' as const, date, processId: ref?.processId ?? '', alreadyDone: true };
+        }),
+      ),
+    };
+  }
+
+  const held = await deps.lock.tryAcquire(lockNameFor(report));
+  if (!held) {
+    deps.observer.lockContended?.(report.name);
+    return { kind: 'lock-held', report: report.name };
+  }
+  deps.observer.lockAcquired?.(report.name);
+  const outcomes: DateOutcome[] = [];
+  try {
+    const runSignal = signal ? AbortSignal.any([signal, held.lost]) : held.lost;
+    for (const date of [...dates].sort()) {
+      const outcome = await runDate(deps, report, date, held, runSignal);
+      outcomes.push(outcome);
+      if (outcome.kind === 'failed') break;
+    }
+  } finally {
+    await held.release();
+  }
+  return { kind: 'ran', report: report.name, dates: outcomes };
+}
+
+async function isComplete(store: RunStore, report: string, date: string): Promise<boolean> {
+  const ref = await store.findProcess(report, date);
+  if (!ref) return false;
+  return nextStep(await store.listEvents(ref.processId)).kind === 'done';
+}
+
+async function runDate(
+  deps: RunDependencies,
+  report: ReportConfig,
+  date: string,
+  held: HeldLock,
+  signal: AbortSignal,
+): Promise<DateOutcome> {
+  const process = await deps.store.findOrCreateProcess(report.name, date);
+  let events = await deps.store.listEvents(process.processId);
+  if (nextStep(events).kind === 'done') return { kind: 'done', date, processId: process.processId, alreadyDone: true };
+
+  const runAttempt = events.filter((e) => e.status === 'STARTED').length + 1;
+  await deps.store.appendEvent(process.processId, { status: 'STARTED', facts: { attempt: runAttempt } }, held.fence);
+
+  for (;;) {
+    const next = nextStep(events);
+    if (next.kind === 'done') return { kind: 'done', date, processId: process.processId, alreadyDone: false };
+    try {
+      await runStepWithRetries(deps, report, process, next.step, held, signal);
+    } catch (error) {
+      const failure = coerceError(error);
+      if (isEodError(failure, 'LEASE_LOST') || signal.aborted) throw failure;
+      return { kind: 'failed', date, processId: process.processId, step: next.step, error: failure };
+    }
+    events = await deps.store.listEvents(process.processId);
+  }
+}
+
+async function runStepWithRetries(
+  deps: RunDependencies,
+  report: ReportConfig,
+  process: ProcessRef,
+  step: Step,
+  held: HeldLock,
+  signal: AbortSignal,
+): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    signal.throwIfAborted();
+    const context: StepContext = { report: report.name, date: process.date, processId: process.processId, step, attempt };
+    const startedAt = deps.clock.now();
+    const started = performance.now();
+    deps.observer.stepStarted(context);
+    try {
+      const facts = await STEP_RUNNERS[step](deps, report, process, held, signal, { attempt, startedAt: startedAt.toISOString() });
+      deps.observer.stepSucceeded(context, performance.now() - started, facts);
+      return;
+    } catch (thrown) {
+      const error = coerceError(signal.aborted && !isEodError(thrown) ? (signal.reason ?? thrown) : thrown);
+      const durationMs = Math.round(performance.now() - started);
+      if (isEodError(error, 'LEASE_LOST')) {
+        deps.observer.stepFailed(context, durationMs, error, false);
+        throw error;
+      }
+      const retry = attempt < deps.retry.attempts && !signal.aborted && !(isEodError(error) && PERMANENT.has(error.code));
+      deps.observer.stepFailed(context, durationMs, error, retry);
+      await deps.store.appendEvent(
+        process.processId,
+        {
+          status: FAILURE_STATUS[step],
+          failureDetails: error.message,
+          facts: {
+            attempt,
+            startedAt: startedAt.toISOString(),
+            durationMs,
+            error: { code: isEodError(error) ? error.code : undefined, message: error.message, stack: error.stack },
+          },
+        },
+        held.fence,
+      );
+      if (!retry) throw error;
+      await deps.clock.sleep(retryDelay(attempt, deps.retry, deps.random), signal);
+    }
+  }
+}
+
+type StepRunner = (
+  deps: RunDependencies,
+  report: ReportConfig,
+  process: ProcessRef,
+  held: HeldLock,
+  signal: AbortSignal,
+  base: { attempt: number; startedAt: string },
+) => Promise<Record<string, unknown>>;
+
+const elapsedSince = (startedAt: string, deps: RunDependencies) => deps.clock.now().getTime() - Date.parse(startedAt);
+
+const STEP_RUNNERS: Record<Step, StepRunner> = {
+  async rows(deps, report, process, held, signal, base) {
+    const captured = await deps.rows.capture({
+      processId: process.processId,
+      query: report.query,
+      date: process.date,
+      timezone: report.timezone,
+      fence: held.fence,
+      facts: { ...base },
+      signal,
+    });
+    await deps.failpoint('rows.after-commit');
+    return { rows: captured.rows, bytes: captured.bytes, sha256: captured.sha256 };
+  },
+
+  async submit(deps, report, process, held, signal, base) {
+    const fileName = renderFileName(report.fileName, { date: process.date, report: report.name });
+    const content = await deps.rows.content(process.processId);
+    await held.assertHeld();
+    const delivery = deps.deliveryFor(report);
+    try {
+      const receipt = await delivery.deliver(fileName, content, { signal, beforeRename: () => held.assertHeld() });
+      await deps.failpoint('submit.before-event');
+      const facts = {
+        ...base,
+        durationMs: elapsedSince(base.startedAt, deps),
+        host: `${report.sftp.host}:${report.sftp.port}`,
+        ...receipt,
+      };
+      await deps.store.appendEvent(process.processId, { status: 'REPORT_SUBMITTED', facts }, held.fence);
+      return facts;
+    } finally {
+      await delivery.close();
+    }
+  },
+
+  async archive(deps, report, process, held, signal, base) {
+    const values = { date: process.date, report: report.name };
+    const key = renderKeyPrefix(report.s3.prefix, values) + renderFileName(report.fileName, values);
+    const content = await deps.rows.content(process.processId);
+    await held.assertHeld();
+    const receipt = await deps.archiveFor(report).store(key, content, signal);
+    await deps.failpoint('archive.before-event');
+    const facts = { ...base, durationMs: elapsedSince(base.startedAt, deps), bytes: content.bytes, ...receipt };
+    await deps.store.appendEvent(process.processId, { status: 'REPORT_ARCHIVED', facts }, held.fence);
+    return facts;
+  },
+};
+
+export function describeFailure(outcome: DateOutcome & { kind: 'failed' }): string {
+  return `${outcome.step} failed for ${outcome.date}: ${outcome.error.message}`;
+}

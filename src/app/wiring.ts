@@ -1,0 +1,99 @@
+/**
+ * The one place where adapters are built from the configuration and wired to the run. Nothing is
+ * created at import; `createApp` builds, `close` tears down.
+ */
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import type pg from 'pg';
+import { LeaseLock } from '../adapters/lock/lease-lock.js';
+import { TableLock } from '../adapters/lock/table-lock.js';
+import { createPool } from '../adapters/postgres/pool.js';
+import { PostgresRowSource } from '../adapters/postgres/postgres-row-source.js';
+import { PostgresRunStore } from '../adapters/postgres/postgres-run-store.js';
+import { S3Archive } from '../adapters/s3/s3-archive.js';
+import { SftpDelivery } from '../adapters/sftp/sftp-delivery.js';
+import { systemClock } from '../adapters/clock/system-clock.js';
+import type { LoadedConfig } from '../config/load.js';
+import type { Config, ReportConfig } from '../config/schema.js';
+import type { Archive, Lock } from '../ports.js';
+import type { Failpoint } from './failpoints.js';
+import { logObserver } from './log-observer.js';
+import { combineObservers, type RunObserver } from './observer.js';
+import type { RunDependencies } from './run-report.js';
+
+export interface App {
+  config: Config;
+  instanceId: string;
+  pool: pg.Pool;
+  logger: Logger;
+  deps: RunDependencies;
+  close(): Promise<void>;
+}
+
+export function instanceIdOf(config: Config): string {
+  return config.instance.id ?? `${hostname()}:${process.pid}`;
+}
+
+export function databaseUrlOf(config: Config): string {
+  const url = config.database.url;
+  if (!url) throw new Error('database.url is not set');
+  return url;
+}
+
+export function createApp(
+  loaded: LoadedConfig,
+  options: { logger: Logger; failpoint: Failpoint; observers?: RunObserver[] },
+): App {
+  const { config } = loaded;
+  const instanceId = instanceIdOf(config);
+  const url = databaseUrlOf(config);
+  const pool = createPool(url, { max: config.database.poolSize, applicationName: `eod-report ${instanceId}`.slice(0, 63) });
+  const { logger, failpoint } = options;
+
+  const lock: Lock =
+    config.lock.strategy === 'lease'
+      ? new LeaseLock(pool, {
+          instanceId,
+          atMostForMs: config.lock.atMostFor,
+          atLeastForMs: config.lock.atLeastFor,
+          renewEveryMs: config.lock.renewEvery ?? Math.max(1000, Math.floor(config.lock.atMostFor / 3)),
+          onRenewError: (error) => logger.warn({ err: error, event: 'lock.renew-failed' }, 'lock renewal failed'),
+        })
+      : new TableLock({
+          url,
+          applicationName: `eod-report lock ${instanceId}`.slice(0, 63),
+          atMostForMs: config.lock.atMostFor,
+          keepAliveEveryMs: config.lock.renewEvery ?? Math.max(1000, Math.floor(config.lock.atMostFor / 3)),
+        });
+
+  const archives = new Map<string, Archive>();
+  const deps: RunDependencies = {
+    store: new PostgresRunStore(pool, instanceId),
+    rows: new PostgresRowSource(pool, instanceId, failpoint),
+    lock,
+    clock: systemClock,
+    deliveryFor: (report: ReportConfig) => new SftpDelivery(report.sftp, failpoint),
+    archiveFor: (report: ReportConfig) => {
+      let archive = archives.get(report.name);
+      if (!archive) {
+        archive = new S3Archive(report.s3, { failpoint });
+        archives.set(report.name, archive);
+      }
+      return archive;
+    },
+    retry: { attempts: config.retry.attempts, initialDelayMs: config.retry.initialDelay, maxDelayMs: config.retry.maxDelay },
+    observer: combineObservers(logObserver(logger), ...(options.observers ?? [])),
+    failpoint,
+  };
+
+  return {
+    config,
+    instanceId,
+    pool,
+    logger,
+    deps,
+    close: async () => {
+      await pool.end();
+    },
+  };
+}

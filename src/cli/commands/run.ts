@@ -1,0 +1,63 @@
+import type { ReportConfig } from '../../config/schema.js';
+import { EodError, EXIT } from '../../core/errors.js';
+import { isCalendarDate, previousLocalDate } from '../../core/report-date.js';
+import { type RunOutcome, runReport } from '../../app/run-report.js';
+import { appFor, type GlobalOptions, loadFor, loggerFor } from '../context.js';
+import { type Io, println } from '../io.js';
+
+export interface RunOptions extends GlobalOptions {
+  report?: string;
+  date?: string;
+}
+
+export function selectReports(reports: readonly ReportConfig[], name: string | undefined): ReportConfig[] {
+  if (name === undefined) return [...reports];
+  const found = reports.find((r) => r.name === name);
+  if (!found) {
+    throw new EodError('USAGE', `--report: unknown report "${name}"; configured: ${reports.map((r) => r.name).join(', ')}`);
+  }
+  return [found];
+}
+
+export function checkDateOption(date: string | undefined): string | undefined {
+  if (date !== undefined && !isCalendarDate(date)) {
+    throw new EodError('USAGE', `--date: "${date}" is not a calendar date; expected YYYY-MM-DD (e.g. 2026-02-28)`);
+  }
+  return date;
+}
+
+export async function runCommand(io: Io, options: RunOptions, signal: AbortSignal): Promise<number> {
+  const date = checkDateOption(options.date);
+  const loaded = await loadFor(io, options);
+  const reports = selectReports(loaded.config.reports, options.report);
+  const logger = loggerFor(io, loaded);
+  const app = await appFor(io, loaded, logger);
+  try {
+    const outcomes: RunOutcome[] = [];
+    for (const report of reports) {
+      const reportDate = date ?? previousLocalDate(new Date(), report.timezone);
+      const outcome = await runReport(app.deps, report, [reportDate], signal);
+      outcomes.push(outcome);
+      printOutcome(io, outcome, reportDate);
+    }
+    if (outcomes.some((o) => o.kind === 'ran' && o.dates.some((d) => d.kind === 'failed'))) return EXIT.FAILED;
+    if (outcomes.some((o) => o.kind === 'lock-held')) return EXIT.LOCK_HELD;
+    return EXIT.OK;
+  } finally {
+    await app.close();
+  }
+}
+
+function printOutcome(io: Io, outcome: RunOutcome, date: string): void {
+  if (outcome.kind === 'lock-held') {
+    println(io.stdout, `${outcome.report} ${date}: lock held by another instance; nothing done`);
+    return;
+  }
+  for (const d of outcome.dates) {
+    if (d.kind === 'done') {
+      println(io.stdout, `${outcome.report} ${d.date}: ${d.alreadyDone ? 'already complete' : 'complete'} (process ${d.processId})`);
+    } else {
+      println(io.stdout, `${outcome.report} ${d.date}: ${d.step} failed (process ${d.processId}): ${d.error.message}`);
+    }
+  }
+}

@@ -1,0 +1,67 @@
+
+import { createPool } from '../../adapters/postgres/pool.js';
+import { listEvents } from '../../adapters/postgres/sql/events.js';
+import { listProcesses } from '../../adapters/postgres/sql/processes.js';
+import { databaseUrlOf } from '../../app/wiring.js';
+import { formatDuration } from '../../core/duration.js';
+import { EXIT } from '../../core/errors.js';
+import type { RunEvent } from '../../core/events.js';
+import { summarizeProcess } from '../../core/timeline.js';
+import { type GlobalOptions, loadFor } from '../context.js';
+import { type Io, println } from '../io.js';
+import { checkDateOption, selectReports } from './run.js';
+
+export interface StatusOptions extends GlobalOptions {
+  report?: string;
+  date?: string;
+  json?: boolean;
+  limit?: string;
+}
+
+export async function statusCommand(io: Io, options: StatusOptions): Promise<number> {
+  const date = checkDateOption(options.date);
+  const loaded = await loadFor(io, options);
+  if (options.report !== undefined) selectReports(loaded.config.reports, options.report);
+  const pool = createPool(databaseUrlOf(loaded.config), { max: 1, applicationName: 'eod-report status' });
+  try {
+    const processes = await listProcesses(pool, { report: options.report, date, limit: Number(options.limit ?? 20) });
+    const events = await listEvents(
+      pool,
+      processes.map((p) => p.processId),
+    );
+    const timelines = processes.map((p) => {
+      const own = events.filter((e) => e.processId === p.processId);
+      return { ...p, summary: summarizeProcess(own), events: own };
+    });
+    if (options.json) {
+      println(io.stdout, JSON.stringify(timelines, null, 2));
+      return EXIT.OK;
+    }
+    if (timelines.length === 0) println(io.stdout, 'no process recorded for that selection');
+    for (const t of timelines) {
+      println(io.stdout, `${t.report} ${t.date}  process ${t.processId}  ${t.summary.state.toUpperCase()}${t.summary.next ? ` (next: ${t.summary.next})` : ''}`);
+      for (const e of t.events) println(io.stdout, `  ${formatEvent(e)}`);
+      println(io.stdout);
+    }
+    return EXIT.OK;
+  } finally {
+    await pool.end();
+  }
+}
+
+function formatEvent(e: RunEvent): string {
+  const f = e.facts;
+  const when = e.createdAt.toISOString().replace('T', ' ').replace('Z', 'Z');
+  const took = typeof f.durationMs === 'number' ? formatDuration(f.durationMs).padStart(8) : ''.padStart(8);
+  const attempt = typeof f.attempt === 'number' ? `attempt ${f.attempt}` : '';
+  const proof: string[] = [];
+  if (f.rows !== undefined) proof.push(`rows ${f.rows}`);
+  if (f.bytes !== undefined) proof.push(`bytes ${f.bytes}`);
+  if (f.sha256) proof.push(`sha256 ${f.sha256}`);
+  if (f.remotePath) proof.push(`sftp ${f.host ?? ''}${f.remotePath}`);
+  if (f.bucket) proof.push(`s3://${f.bucket}/${f.key}${f.versionId ? ` version ${f.versionId}` : ''}`);
+  if (f.alreadyPresent) proof.push('(found already in place)');
+  if (e.failureDetails) proof.push(`error: ${e.failureDetails}`);
+  return [when, e.status.padEnd(26), took, (e.instanceId ?? '').padEnd(20), attempt.padEnd(10), proof.join(', ')].join('  ').trimEnd();
+}
+

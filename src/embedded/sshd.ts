@@ -1,0 +1,161 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { access, chmod, constants, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { freePort } from './free-port.js';
+import type { EmbeddedSftp } from './sftp-server.js';
+import { writeEd25519KeyPair } from './ssh-keys.js';
+
+export const SSHD_PATH = '/usr/sbin/sshd';
+const START_TIMEOUT_MS = 15_000;
+const STOP_GRACE_MS = 3_000;
+
+export async function sshdAvailable(): Promise<boolean> {
+  try {
+    await access(SSHD_PATH, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs the system's OpenSSH sshd in the foreground on 127.0.0.1 with a private config, host key
+ * and authorized_keys under `baseDir`, serving SFTP only through `internal-sftp`. The config
+ * lines are the ones measured to work here both as root and as a normal user.
+ */
+export async function startOpenSshSftp(options: {
+  baseDir: string;
+  log?: (line: string) => void;
+}): Promise<EmbeddedSftp> {
+  const dir = path.join(options.baseDir, 'sshd');
+  const root = path.join(options.baseDir, 'sftp-root');
+  await mkdir(dir, { recursive: true });
+  await mkdir(root, { recursive: true, mode: 0o755 });
+  await chmod(root, 0o755);
+  if (process.getuid?.() === 0) {
+    // sshd insists on its privilege separation directory when started as root.
+    await mkdir('/run/sshd', { mode: 0o755 }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EEXIST') throw error;
+    });
+  }
+
+  const hostKey = await writeEd25519KeyPair(dir, 'host_ed25519');
+  const clientKey = await writeEd25519KeyPair(dir, 'client_ed25519');
+  const authorizedKeys = path.join(dir, 'authorized_keys');
+  await writeFile(authorizedKeys, `${clientKey.publicKeyLine}\n`, { mode: 0o600 });
+
+  const port = await freePort();
+  const configFile = path.join(dir, 'sshd_config');
+  const logFile = path.join(dir, 'sshd.log');
+  await writeFile(
+    configFile,
+    [
+      'ListenAddress 127.0.0.1',
+      `Port ${port}`,
+      `HostKey ${hostKey.privateKeyFile}`,
+      `PidFile ${path.join(dir, 'sshd.pid')}`,
+      `AuthorizedKeysFile ${authorizedKeys}`,
+      'PubkeyAuthentication yes',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      'PermitRootLogin prohibit-password',
+      'UsePAM no',
+      // StrictModes would reject our key files in a world-writable temp directory tree.
+      'StrictModes no',
+      'Subsystem sftp internal-sftp',
+      '',
+    ].join('\n'),
+  );
+
+  const child = spawn(SSHD_PATH, ['-D', '-f', configFile, '-E', logFile], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  const collect = (chunk: Buffer): void => {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (line.trim() === '') continue;
+      output.push(line);
+      options.log?.(`[sshd] ${line}`);
+    }
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
+
+  const stop = (): Promise<void> => stopChild(child);
+  try {
+    await waitForSshBanner(child, port, spawnError);
+  } catch (error) {
+    await stop();
+    const logTail = await readFile(logFile, 'utf8').catch(() => '');
+    const details = [...output, ...logTail.trim().split('\n').slice(-20)].join('\n');
+    throw new Error(
+      `OpenSSH sshd (${SSHD_PATH}) did not start on 127.0.0.1:${port}: ${(error as Error).message}\n${details}`,
+    );
+  }
+  options.log?.(`[sshd] listening on 127.0.0.1:${port} (pid ${child.pid})`);
+
+  return {
+    kind: 'openssh',
+    host: '127.0.0.1',
+    port,
+    username: os.userInfo().username,
+    privateKeyFile: clientKey.privateKeyFile,
+    hostKeySha256: hostKey.fingerprint,
+    root,
+    stop,
+  };
+}
+
+/** Ready means: the port answers with an SSH identification line while our child still runs. */
+async function waitForSshBanner(
+  child: ChildProcess,
+  port: number,
+  spawnError: Promise<Error>,
+): Promise<void> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  let failed: Error | undefined;
+  void spawnError.then((error) => {
+    failed = error;
+  });
+  while (Date.now() < deadline) {
+    if (failed) throw failed;
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`sshd exited early (code ${child.exitCode}, signal ${child.signalCode})`);
+    }
+    if (await answersWithBanner(port)) return;
+    await delay(50);
+  }
+  throw new Error(`no SSH banner within ${START_TIMEOUT_MS} ms`);
+}
+
+function answersWithBanner(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    let received = '';
+    const finish = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1_000, () => finish(false));
+    socket.on('error', () => finish(false));
+    socket.on('data', (chunk) => {
+      received += chunk.toString('latin1');
+      if (received.includes('\n')) finish(received.startsWith('SSH-2.0-'));
+    });
+    socket.on('end', () => finish(false));
+  });
+}
+
+/** SIGTERM, then SIGKILL after a grace period; resolves once the process has exited. */
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+  await exited;
+  clearTimeout(timer);
+}
