@@ -44,6 +44,9 @@ export function createLogger(options: LoggerOptions): pino.Logger {
   const pinoOptions: pino.LoggerOptions = {
     level: options.level,
     ...(options.base === undefined ? {} : { base: options.base }),
+    // formatters.log has already serialized (and scrubbed) errors; pino's err serializer would
+    // take the result for an error again and report its type as "Object".
+    serializers: { err: (value: unknown) => value },
     formatters: {
       bindings: (bindings) => scrub(bindings) as pino.Bindings,
       log: (object) => scrub(object) as Record<string, unknown>,

@@ -30,8 +30,9 @@ export interface App {
   close(): Promise<void>;
 }
 
-export function instanceIdOf(config: Config): string {
-  return config.instance.id ?? `${hostname()}:${process.pid}`;
+/** Precedence: env EOD_INSTANCE_ID, then instance.id of the config, then host:pid. */
+export function instanceIdOf(config: Config, env: NodeJS.ProcessEnv): string {
+  return env.EOD_INSTANCE_ID || config.instance.id || `${hostname()}:${process.pid}`;
 }
 
 export function databaseUrlOf(config: Config): string {
@@ -42,10 +43,10 @@ export function databaseUrlOf(config: Config): string {
 
 export function createApp(
   loaded: LoadedConfig,
-  options: { logger: Logger; failpoint: Failpoint; observers?: RunObserver[] },
+  options: { logger: Logger; failpoint: Failpoint; instanceId: string; observers?: RunObserver[] },
 ): App {
   const { config } = loaded;
-  const instanceId = instanceIdOf(config);
+  const { instanceId } = options;
   const url = databaseUrlOf(config);
   const pool = createPool(url, { max: config.database.poolSize, applicationName: `eod-report ${instanceId}`.slice(0, 63) });
   const { logger, failpoint } = options;

@@ -21,13 +21,17 @@ export function loggerFor(io: Io, loaded: LoadedConfig): Logger {
     level: io.env.EOD_LOG_LEVEL ?? loaded.config.log.level,
     secrets: loaded.secrets,
     destination: io.stderr,
-    base: { instance: instanceIdOf(loaded.config) },
+    base: { instance: instanceIdOf(loaded.config, io.env) },
   });
 }
 
 /** Builds the app after checking the database schema is the one this code knows. */
 export async function appFor(io: Io, loaded: LoadedConfig, logger: Logger): Promise<App> {
-  const app = createApp(loaded, { logger, failpoint: failpointsFromEnv(io.env, (line) => io.stderr.write(line)) });
+  const app = createApp(loaded, {
+    logger,
+    instanceId: instanceIdOf(loaded.config, io.env),
+    failpoint: failpointsFromEnv(io.env, (line) => io.stderr.write(line)),
+  });
   try {
     await assertSchemaCurrent(app);
     return app;

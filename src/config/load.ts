@@ -131,9 +131,9 @@ function describeIssue(issue: z.core.$ZodIssue, value: unknown, secret: boolean)
     if (typeof value === 'string' && value.length > 0) message = message.split(value).join(REDACTED_VALUE);
     return withValue(message, REDACTED_VALUE);
   }
-  const shown = preview(value);
-  if (message.includes(JSON.stringify(value))) return message;
-  return withValue(message, shown);
+  // Messages such as the duration one already quote the string they reject.
+  if (typeof value === 'string' && message.includes(JSON.stringify(value))) return message;
+  return withValue(message, preview(value));
 }
 
 /** `"2x" is not a duration` reads naturally; other messages get the value appended. */
@@ -234,9 +234,8 @@ function locateJsonError(text: string): { offset: number; problem: string } {
   class Stop extends Error {}
   const fail: (expected: string) => never = (expected) => {
     const found = text[i];
-    throw new Stop(
-      `unexpected ${found === undefined ? 'end of input' : JSON.stringify(found)}, expected ${expected}`,
-    );
+    const what = found === undefined ? 'end of input' : found === '"' ? `'"'` : JSON.stringify(found);
+    throw new Stop(`unexpected ${what}, expected ${expected}`);
   };
   const space = () => {
     while (i < text.length && ' \t\n\r'.includes(text[i] as string)) i++;

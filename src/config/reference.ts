@@ -54,7 +54,8 @@ function typeOf(option: JsonSchema): string {
   if (option['x-type'] !== undefined) return option['x-type'];
   if (option.enum !== undefined) return option.enum.map((v) => `\`${JSON.stringify(v)}\``).join(' \\| ');
   if (option.format === 'uri') return 'URL';
-  if (option.type === 'array') return option.items?.type === 'object' ? 'list' : `list of ${typeOf(option.items ?? {})}`;
+  if (option.type === 'array')
+    return option.items?.type === 'object' ? 'list' : `list of ${typeOf(option.items ?? {})}`;
   if (option.type === 'integer' || option.type === 'number') return `${option.type}${rangeOf(option)}`;
   return option.type ?? 'any';
 }

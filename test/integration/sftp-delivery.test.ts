@@ -77,7 +77,9 @@ describe('host key pins (known_hosts parsing)', () => {
   const line = `ssh-ed25519 ${blob.toString('base64')}`;
 
   it('reads plain, bracketed, listed, wildcard and negated host patterns', () => {
-    const [entry] = parseKnownHosts(`# comment\n\nexample.org,[10.0.0.1]:2222,*.corp,!bad.corp ${line} comment\n`);
+    const [entry] = parseKnownHosts(
+      `# comment\n\nexample.org,[10.0.0.1]:2222,*.corp,!bad.corp ${line} comment\n`,
+    );
     expect(entry?.fingerprint).toBe(fingerprintSha256(blob));
     expect(entry && entryMatchesHost(entry, 'EXAMPLE.org', 22)).toBe(true);
     expect(entry && entryMatchesHost(entry, 'example.org', 2222)).toBe(false);
@@ -90,9 +92,12 @@ describe('host key pins (known_hosts parsing)', () => {
 
   it('skips lines whose blob does not carry the claimed key type, and reads markers', () => {
     const entries = parseKnownHosts(
-      [`h ssh-rsa ${blob.toString('base64')}`, `@revoked h ${line}`, `@cert-authority *.corp ${line}`, 'h garbage'].join(
-        '\n',
-      ),
+      [
+        `h ssh-rsa ${blob.toString('base64')}`,
+        `@revoked h ${line}`,
+        `@cert-authority *.corp ${line}`,
+        'h garbage',
+      ].join('\n'),
     );
     expect(entries.map((e) => [e.marker, e.line])).toEqual([
       ['revoked', 2],
@@ -155,7 +160,10 @@ describe('SftpDelivery against OpenSSH sshd', () => {
 
   it('delivers an empty file (a header-only report is still a file)', async () => {
     const directory = await freshDirectory();
-    const receipt = await new SftpDelivery(configFor(server, directory)).deliver('empty.csv', memoryContent(Buffer.alloc(0)));
+    const receipt = await new SftpDelivery(configFor(server, directory)).deliver(
+      'empty.csv',
+      memoryContent(Buffer.alloc(0)),
+    );
     expect(receipt.alreadyPresent).toBe(false);
     expect((await stat(path.join(directory, 'empty.csv'))).size).toBe(0);
   });
@@ -168,7 +176,10 @@ describe('SftpDelivery against OpenSSH sshd', () => {
     const past = new Date('2024-01-01T00:00:00Z');
     await utimes(final, past, past);
 
-    const receipt = await new SftpDelivery(configFor(server, directory)).deliver('report.csv', memoryContent(bytes));
+    const receipt = await new SftpDelivery(configFor(server, directory)).deliver(
+      'report.csv',
+      memoryContent(bytes),
+    );
     expect(receipt.alreadyPresent).toBe(true);
     expect((await stat(final)).mtime.getTime()).toBe(past.getTime());
     expect(await exists(`${final}.part`)).toBe(false);
@@ -177,22 +188,27 @@ describe('SftpDelivery against OpenSSH sshd', () => {
   it.each([
     ['the same size', (ours: Buffer) => Buffer.from(ours).fill(0x41, 0, 10)],
     ['another size', (ours: Buffer) => Buffer.concat([ours, Buffer.from('x')])],
-  ])('refuses with REMOTE_CONFLICT when the final file has other content (%s) and leaves it untouched', async (_, theirs) => {
-    const directory = await freshDirectory();
-    const ours = randomBytes(64 * 1024);
-    const existing = theirs(ours);
-    const final = path.join(directory, 'report.csv');
-    await writeFile(final, existing);
-    const past = new Date('2024-01-01T00:00:00Z');
-    await utimes(final, past, past);
+  ])(
+    'refuses with REMOTE_CONFLICT when the final file has other content (%s) and leaves it untouched',
+    async (_, theirs) => {
+      const directory = await freshDirectory();
+      const ours = randomBytes(64 * 1024);
+      const existing = theirs(ours);
+      const final = path.join(directory, 'report.csv');
+      await writeFile(final, existing);
+      const past = new Date('2024-01-01T00:00:00Z');
+      await utimes(final, past, past);
 
-    const error = await rejection(new SftpDelivery(configFor(server, directory)).deliver('report.csv', memoryContent(ours)));
-    expect(isEodError(error, 'REMOTE_CONFLICT')).toBe(true);
-    expect(error.message).toContain(final);
-    expect((await readFile(final)).equals(existing)).toBe(true);
-    expect((await stat(final)).mtime.getTime()).toBe(past.getTime());
-    expect(await exists(`${final}.part`)).toBe(false);
-  });
+      const error = await rejection(
+        new SftpDelivery(configFor(server, directory)).deliver('report.csv', memoryContent(ours)),
+      );
+      expect(isEodError(error, 'REMOTE_CONFLICT')).toBe(true);
+      expect(error.message).toContain(final);
+      expect((await readFile(final)).equals(existing)).toBe(true);
+      expect((await stat(final)).mtime.getTime()).toBe(past.getTime());
+      expect(await exists(`${final}.part`)).toBe(false);
+    },
+  );
 
   it('replaces a leftover .part of an interrupted upload', async () => {
     const directory = await freshDirectory();
@@ -201,7 +217,10 @@ describe('SftpDelivery against OpenSSH sshd', () => {
     await chmod(`${final}.part`, 0o666);
     const bytes = randomBytes(100_000);
 
-    const receipt = await new SftpDelivery(configFor(server, directory)).deliver('report.csv', memoryContent(bytes));
+    const receipt = await new SftpDelivery(configFor(server, directory)).deliver(
+      'report.csv',
+      memoryContent(bytes),
+    );
     expect(receipt.alreadyPresent).toBe(false);
     expect((await readFile(final)).equals(bytes)).toBe(true);
     // Recreated, not truncated: the leftover's 0666 must not survive into the delivered file.
@@ -260,7 +279,9 @@ describe('SftpDelivery against OpenSSH sshd', () => {
 
     it('refuses a key marked @revoked even when it is also listed', async () => {
       const entry = `[127.0.0.1]:${server.port} ${keyLine()}`;
-      const error = (await rejection(deliverWith(`${entry}\n@revoked ${entry}\n`) as Promise<unknown>)) as Error;
+      const error = (await rejection(
+        deliverWith(`${entry}\n@revoked ${entry}\n`) as Promise<unknown>,
+      )) as Error;
       expect(isEodError(error, 'HOST_KEY_REJECTED')).toBe(true);
       expect(error.message).toContain('revoked');
       expect(error.message).toContain(server.hostKeySha256);
@@ -278,7 +299,11 @@ describe('SftpDelivery against OpenSSH sshd', () => {
     expect(error.message).toBe(
       `SFTP authentication failed for ${server.username}@127.0.0.1:${server.port} (tried: publickey, password)`,
     );
-    const everything = JSON.stringify({ message: error.message, stack: error.stack, facts: (error as { facts?: unknown }).facts });
+    const everything = JSON.stringify({
+      message: error.message,
+      stack: error.stack,
+      facts: (error as { facts?: unknown }).facts,
+    });
     expect(everything).not.toContain(password);
     expect(everything).not.toContain(pair.private.split('\n')[1]);
   });
@@ -312,7 +337,9 @@ describe('SftpDelivery against OpenSSH sshd', () => {
     try {
       execFileSync('chattr', ['+i', directory], { stdio: 'ignore' });
     } catch {
-      context.skip('chattr +i is not available on this file system; cannot make a directory unwritable for root');
+      context.skip(
+        'chattr +i is not available on this file system; cannot make a directory unwritable for root',
+      );
     }
     try {
       const delivery = new SftpDelivery(configFor(server, directory));
@@ -337,7 +364,11 @@ describe('SftpDelivery against OpenSSH sshd', () => {
       if (name === 'sftp.mid-upload') controller.abort(new Error('lock lost'));
     };
 
-    const error = await rejection(new SftpDelivery(configFor(server, directory), failpoint).deliver('report.csv', content, controller.signal));
+    const error = await rejection(
+      new SftpDelivery(configFor(server, directory), failpoint).deliver('report.csv', content, {
+        signal: controller.signal,
+      }),
+    );
     expect(error.message).toBe('lock lost');
     expect(seen).toEqual(['sftp.mid-upload']);
     expect(await exists(final)).toBe(false);
@@ -353,15 +384,20 @@ describe('SftpDelivery against OpenSSH sshd', () => {
   it('resumes after a crash at each failpoint', async () => {
     const bytes = randomBytes(MiB + 1);
     const content = memoryContent(bytes);
-    for (const point of ['sftp.mid-upload', 'sftp.after-part-upload', 'sftp.before-rename', 'sftp.after-rename']) {
+    for (const point of [
+      'sftp.mid-upload',
+      'sftp.after-part-upload',
+      'sftp.before-rename',
+      'sftp.after-rename',
+    ]) {
       const directory = await freshDirectory();
       const final = path.join(directory, 'report.csv');
       const crash: Failpoint = (name) => {
         if (name === point) throw new Error(`crash at ${name}`);
       };
-      await expect(new SftpDelivery(configFor(server, directory), crash).deliver('report.csv', content)).rejects.toThrow(
-        `crash at ${point}`,
-      );
+      await expect(
+        new SftpDelivery(configFor(server, directory), crash).deliver('report.csv', content),
+      ).rejects.toThrow(`crash at ${point}`);
       const renamed = point === 'sftp.after-rename';
       expect(await exists(final), point).toBe(renamed);
       if (!renamed) expect(await exists(`${final}.part`), point).toBe(true);
@@ -373,17 +409,44 @@ describe('SftpDelivery against OpenSSH sshd', () => {
     }
   });
 
+  it('calls beforeRename right before the rename; when it throws, nothing becomes visible', async () => {
+    const directory = await freshDirectory();
+    const final = path.join(directory, 'report.csv');
+    const content = memoryContent(randomBytes(10_000));
+    const order: string[] = [];
+    const delivery = new SftpDelivery(configFor(server, directory), (name) => {
+      order.push(name);
+    });
+    const beforeRename = async () => {
+      order.push('beforeRename');
+      throw new Error('lease lost');
+    };
+    await expect(delivery.deliver('report.csv', content, { beforeRename })).rejects.toThrow('lease lost');
+    expect(order).toEqual([
+      'sftp.mid-upload',
+      'sftp.after-part-upload',
+      'sftp.before-rename',
+      'beforeRename',
+    ]);
+    expect(await exists(final)).toBe(false);
+  });
+
   it('check() connects, pins the host key and describes the target in one line', async () => {
     const directory = await freshDirectory();
     const line = await new SftpDelivery(configFor(server, directory)).check();
-    expect(line).toBe(`sftp ${server.username}@127.0.0.1:${server.port} ${directory} ok (host key ${server.hostKeySha256})`);
+    expect(line).toBe(
+      `sftp ${server.username}@127.0.0.1:${server.port} ${directory} ok (host key ${server.hostKeySha256})`,
+    );
   });
 
   it('uploads 20 MiB (throughput printed, not asserted)', async () => {
     const directory = await freshDirectory();
     const bytes = randomBytes(20 * MiB);
     const started = performance.now();
-    const receipt = await new SftpDelivery(configFor(server, directory)).deliver('big.csv', memoryContent(bytes));
+    const receipt = await new SftpDelivery(configFor(server, directory)).deliver(
+      'big.csv',
+      memoryContent(bytes),
+    );
     const seconds = (performance.now() - started) / 1000;
     console.log(
       `[sftp] 20 MiB delivered to OpenSSH in ${seconds.toFixed(2)} s: ${(bytes.length / 1e6 / seconds).toFixed(1)} MB/s (connect, upload, fsync, verify, rename)`,

@@ -37,9 +37,13 @@ async function readSecretFile(file: string, what: string, endpoint: string): Pro
     return (await readFile(file, 'utf8')).replace(/\r?\n$/, '');
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable';
-    throw new EodError('CONFIG_INVALID', `SFTP ${what} file ${file} for ${endpoint} cannot be read (${reason})`, {
-      file,
-    });
+    throw new EodError(
+      'CONFIG_INVALID',
+      `SFTP ${what} file ${file} for ${endpoint} cannot be read (${reason})`,
+      {
+        file,
+      },
+    );
   }
 }
 
@@ -65,7 +69,9 @@ async function credentials(config: SftpConfig, endpoint: string): Promise<Partia
   }
   const password =
     config.password ??
-    (config.passwordFile === undefined ? undefined : await readSecretFile(config.passwordFile, 'password', endpoint));
+    (config.passwordFile === undefined
+      ? undefined
+      : await readSecretFile(config.passwordFile, 'password', endpoint));
   if (password !== undefined) auth.password = password;
   return auth;
 }

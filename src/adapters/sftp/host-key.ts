@@ -58,7 +58,14 @@ export function parseKnownHosts(text: string): KnownHostsEntry[] {
     if (!/^[A-Za-z0-9+/]+={0,2}$/.test(base64)) return;
     const keyBlob = Buffer.from(base64, 'base64');
     if (keyBlobType(keyBlob) !== keyType) return;
-    entries.push({ marker, hosts, keyType, keyBlob, fingerprint: fingerprintSha256(keyBlob), line: index + 1 });
+    entries.push({
+      marker,
+      hosts,
+      keyType,
+      keyBlob,
+      fingerprint: fingerprintSha256(keyBlob),
+      line: index + 1,
+    });
   });
   return entries;
 }
@@ -70,7 +77,10 @@ export function knownHostsName(host: string, port: number): string {
 }
 
 function globToRegExp(pattern: string): RegExp {
-  const body = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const body = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${body}$`, 'i');
 }
 

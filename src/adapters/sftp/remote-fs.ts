@@ -49,7 +49,11 @@ export class RemoteFs {
     );
   }
 
-  private call<T>(operation: string, path: string, run: (done: (error?: Error | null, value?: T) => void) => void) {
+  private call<T>(
+    operation: string,
+    path: string,
+    run: (done: (error?: Error | null, value?: T) => void) => void,
+  ) {
     return new Promise<T>((resolve, reject) => {
       const done = (error?: Error | null, value?: T) => {
         if (error) reject(this.fail(operation, path, error));
@@ -144,6 +148,8 @@ export class RemoteFs {
 
   /** rename(2) semantics: atomic, replaces the target. Throws when the server lacks it. */
   posixRename(from: string, to: string): Promise<void> {
-    return this.call('posix-rename', `${from} -> ${to}`, (done) => this.sftp.ext_openssh_rename(from, to, done));
+    return this.call('posix-rename', `${from} -> ${to}`, (done) =>
+      this.sftp.ext_openssh_rename(from, to, done),
+    );
   }
 }

@@ -6,7 +6,7 @@
 import type { Stats } from 'ssh2';
 import type { SftpConfig } from '../../config/schema.js';
 import { EodError } from '../../core/errors.js';
-import type { DeliveryReceipt, DeliveryTarget, ReportContent } from '../../ports.js';
+import type { DeliveryOptions, DeliveryReceipt, DeliveryTarget, ReportContent } from '../../ports.js';
 import { type ConnectOptions, connectSftp, type SftpSession } from './connect.js';
 import { RemoteFs } from './remote-fs.js';
 import { hashRemoteFile } from './remote-hash.js';
@@ -50,11 +50,19 @@ export class SftpDelivery implements DeliveryTarget {
     private readonly config: SftpConfig,
     failpointOrOptions?: Failpoint | SftpDeliveryOptions,
   ) {
-    this.options = typeof failpointOrOptions === 'function' ? { failpoint: failpointOrOptions } : (failpointOrOptions ?? {});
+    this.options =
+      typeof failpointOrOptions === 'function'
+        ? { failpoint: failpointOrOptions }
+        : (failpointOrOptions ?? {});
     this.failpoint = this.options.failpoint ?? (() => {});
   }
 
-  async deliver(fileName: string, content: ReportContent, signal?: AbortSignal): Promise<DeliveryReceipt> {
+  async deliver(
+    fileName: string,
+    content: ReportContent,
+    options: DeliveryOptions = {},
+  ): Promise<DeliveryReceipt> {
+    const { signal, beforeRename } = options;
     const { final, part } = remotePaths(this.config.directory, fileName);
     return this.withSession(signal, async (remote) => {
       const receipt = (alreadyPresent: boolean): DeliveryReceipt => ({
@@ -86,6 +94,8 @@ export class SftpDelivery implements DeliveryTarget {
         return receipt(true);
       }
       await this.failpoint('sftp.before-rename');
+      // Last word for the caller (e.g. "do we still hold the lock?"), as late as possible.
+      await beforeRename?.();
       signal?.throwIfAborted();
       await remote.posixRename(part, final);
       await this.failpoint('sftp.after-rename');
@@ -166,7 +176,13 @@ export class SftpDelivery implements DeliveryTarget {
     if (existing === undefined) return { kind: 'absent' };
     if (!existing.isFile()) throw this.conflict(remote, final, content, existing, 'it is not a regular file');
     if (existing.size !== content.bytes) {
-      throw this.conflict(remote, final, content, existing, `it has ${existing.size} bytes, ours ${content.bytes}`);
+      throw this.conflict(
+        remote,
+        final,
+        content,
+        existing,
+        `it has ${existing.size} bytes, ours ${content.bytes}`,
+      );
     }
     const digest = await hashRemoteFile(remote, final, content.bytes, signal);
     if (digest.bytes !== content.bytes || digest.sha256 !== content.sha256) {

@@ -1,0 +1,115 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LeaseLock } from '../../src/adapters/lock/lease-lock.js';
+import { TableLock } from '../../src/adapters/lock/table-lock.js';
+import { PostgresRunStore } from '../../src/adapters/postgres/postgres-run-store.js';
+import { isEodError } from '../../src/core/errors.js';
+import { createFixture, type Fixture } from '../helpers/fixture.js';
+
+describe('locks against PostgreSQL', () => {
+  let fx: Fixture;
+  beforeAll(async () => {
+    fx = await createFixture('locks');
+  });
+  afterAll(async () => {
+    await fx?.close();
+  });
+
+  const lease = (instanceId: string, over: Partial<ConstructorParameters<typeof LeaseLock>[1]> = {}) =>
+    new LeaseLock(fx.pool, { instanceId, atMostForMs: 60_000, atLeastForMs: 0, renewEveryMs: 20_000, ...over });
+
+  it('lease: one holder at a time, per name, with a new fencing token on each acquisition', async () => {
+    const a = await lease('a').tryAcquire('eod-report:one');
+    expect(a).not.toBeNull();
+    expect(await lease('b').tryAcquire('eod-report:one')).toBeNull();
+    const other = await lease('b').tryAcquire('eod-report:two');
+    expect(other).not.toBeNull();
+    const { rows } = await fx.pool.query(`SELECT locked_by, lock_until > now() AS held FROM shedlock WHERE name = 'eod-report:one'`);
+    expect(rows).toEqual([{ locked_by: 'a', held: true }]);
+    await a?.release();
+    await other?.release();
+    const again = await lease('b').tryAcquire('eod-report:one');
+    expect(again?.fence.kind === 'lease' && a?.fence.kind === 'lease' && BigInt(again.fence.token) > BigInt(a.fence.token)).toBe(
+      true,
+    );
+    await again?.release();
+  });
+
+  it('lease: lockAtLeastFor keeps the lock taken after release', async () => {
+    const a = await lease('a', { atLeastForMs: 60_000 }).tryAcquire('eod-report:least');
+    await a?.release();
+    expect(await lease('b').tryAcquire('eod-report:least')).toBeNull();
+  });
+
+  it('lease: a lapsed holder is replaced, learns it lost the lock, and cannot write events', async () => {
+    const stale = await lease('stale', { atMostForMs: 500, renewEveryMs: 60_000 }).tryAcquire('eod-report:lapse');
+    expect(stale).not.toBeNull();
+    await sleep(700);
+    const fresh = await lease('fresh').tryAcquire('eod-report:lapse');
+    expect(fresh).not.toBeNull();
+    await expect(stale?.assertHeld()).rejects.toSatisfy((e: unknown) => isEodError(e, 'LEASE_LOST'));
+    expect(stale?.lost.aborted).toBe(true);
+
+    const store = new PostgresRunStore(fx.pool, 'stale');
+    const process = await store.findOrCreateProcess('lapse', '2026-01-02');
+    await expect(
+      store.appendEvent(process.processId, { status: 'ROWS_CREATED' }, stale?.fence ?? { kind: 'table', holderPid: 0 }),
+    ).rejects.toSatisfy((e: unknown) => isEodError(e, 'LEASE_LOST'));
+    await new PostgresRunStore(fx.pool, 'fresh').appendEvent(process.processId, { status: 'STARTED' }, fresh!.fence);
+    const events = await store.listEvents(process.processId);
+    expect(events.map((e) => [e.status, e.instanceId])).toEqual([['STARTED', 'fresh']]);
+    await fresh?.release();
+  });
+
+  it('lease: renewal keeps a live holder in place past atMostFor', async () => {
+    const held = await lease('live', { atMostForMs: 600, renewEveryMs: 150 }).tryAcquire('eod-report:renew');
+    await sleep(1200);
+    expect(await lease('other').tryAcquire('eod-report:renew')).toBeNull();
+    await held?.assertHeld();
+    expect(held?.lost.aborted).toBe(false);
+    await held?.release();
+  });
+
+  it('lease: a second success event for a process is refused even with a valid lock', async () => {
+    const held = await lease('a').tryAcquire('eod-report:dup');
+    const store = new PostgresRunStore(fx.pool, 'a');
+    const process = await store.findOrCreateProcess('dup', '2026-01-03');
+    await store.appendEvent(process.processId, { status: 'ROWS_CREATED' }, held!.fence);
+    await expect(store.appendEvent(process.processId, { status: 'ROWS_CREATED' }, held!.fence)).rejects.toThrow(/already recorded/);
+    await held?.release();
+  });
+
+  const table = (atMostForMs = 60_000, keepAliveEveryMs = 20_000) =>
+    new TableLock({ url: fx.db.url, applicationName: 'test', atMostForMs, keepAliveEveryMs });
+
+  it('table: LOCK TABLE … NOWAIT admits one holder; status readers are not blocked', async () => {
+    const a = await table().tryAcquire('x');
+    expect(a?.fence.kind).toBe('table');
+    expect(await table().tryAcquire('y')).toBeNull();
+    // Readers of the process and event tables are not blocked by the dedicated lock table.
+    const { rows } = await fx.pool.query('SELECT count(*)::int AS n FROM end_of_day_reporting');
+    expect(rows[0].n).toBeGreaterThanOrEqual(0);
+    await a?.assertHeld();
+    const store = new PostgresRunStore(fx.pool, 'a');
+    const process = await store.findOrCreateProcess('table', '2026-01-04');
+    await store.appendEvent(process.processId, { status: 'STARTED' }, a!.fence);
+    await a?.release();
+    await expect(store.appendEvent(process.processId, { status: 'STARTED' }, a!.fence)).rejects.toSatisfy((e: unknown) =>
+      isEodError(e, 'LEASE_LOST'),
+    );
+    const b = await table().tryAcquire('x');
+    expect(b).not.toBeNull();
+    await b?.release();
+  });
+
+  it('table: a holder that stops sending keep-alives loses the lock after atMostFor', async () => {
+    const stale = await table(600, 60_000).tryAcquire('x');
+    expect(stale).not.toBeNull();
+    await sleep(1000);
+    const fresh = await table().tryAcquire('x');
+    expect(fresh).not.toBeNull();
+    await expect(stale?.assertHeld()).rejects.toSatisfy((e: unknown) => isEodError(e, 'LEASE_LOST'));
+    await fresh?.release();
+    await stale?.release();
+  });
+});
