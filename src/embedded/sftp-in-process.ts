@@ -22,7 +22,7 @@ import path from 'node:path';
 import type { Attributes, Connection, FileEntry, ParsedKey, SFTPWrapper } from 'ssh2';
 import ssh2 from 'ssh2';
 import { freePort } from './free-port.js';
-import type { EmbeddedSftp } from './sftp-server.js';
+import type { EmbeddedSftp, EmbeddedSftpOptions } from './sftp-server.js';
 import { writeEd25519KeyPair } from './ssh-keys.js';
 
 const { OPEN_MODE, STATUS_CODE } = ssh2.utils.sftp;
@@ -37,11 +37,7 @@ const READDIR_BATCH = 100;
  * client key. It mimics OpenSSH's sftp-server where the product depends on it: plain RENAME
  * refuses an existing target, `posix-rename@openssh.com` replaces it atomically.
  */
-export async function startInProcessSftp(options: {
-  baseDir: string;
-  requireOpenSsh?: boolean;
-  log?: (line: string) => void;
-}): Promise<EmbeddedSftp> {
+export async function startInProcessSftp(options: EmbeddedSftpOptions): Promise<EmbeddedSftp> {
   const log = options.log ?? (() => undefined);
   const dir = path.join(options.baseDir, 'sftp-in-process');
   const root = path.join(options.baseDir, 'sftp-root');
@@ -92,6 +88,7 @@ export async function startInProcessSftp(options: {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => {
       server.off('error', reject);
+      server.on('error', (error: Error) => log(`[sftp-in-process] server error: ${error.message}`));
       resolve();
     });
   });
@@ -232,8 +229,9 @@ function serveFiles(sftp: SFTPWrapper, root: string, log: (line: string) => void
 
   sftp.on('OPEN', (reqId, filename, flags, attrs) =>
     run(reqId, async () => {
-      const file = await open(local(filename), toOpenFlags(flags), attrs.mode ?? 0o644);
-      sftp.handle(reqId, register({ kind: 'file', file, path: local(filename) }));
+      const filePath = local(filename);
+      const file = await open(filePath, toOpenFlags(flags), attrs.mode ?? 0o644);
+      sftp.handle(reqId, register({ kind: 'file', file, path: filePath }));
     }),
   );
   sftp.on('READ', (reqId, handle, offset, length) =>

@@ -5,8 +5,10 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -19,6 +21,7 @@ import { type Failpoint, SftpDelivery } from '../../src/adapters/sftp/sftp-deliv
 import type { SftpConfig } from '../../src/config/schema.js';
 import { isEodError } from '../../src/core/errors.js';
 import { type EmbeddedSftp, startEmbeddedSftp, startInProcessSftp } from '../../src/embedded/sftp-server.js';
+import type { ReportContent } from '../../src/ports.js';
 import { memoryContent } from '../helpers/memory-content.js';
 
 const MiB = 1024 * 1024;
@@ -306,6 +309,69 @@ describe('SftpDelivery against OpenSSH sshd', () => {
     });
     expect(everything).not.toContain(password);
     expect(everything).not.toContain(pair.private.split('\n')[1]);
+  });
+
+  it('uses a passphrase-protected key with passphrase or passphraseFile; a wrong one is a clear config error', async () => {
+    const directory = await freshDirectory();
+    const keyFile = path.join(baseDir, 'encrypted_ed25519');
+    await writeFile(keyFile, await readFile(server.privateKeyFile), { mode: 0o600 });
+    const passphrase = 'correct horse battery staple';
+    execFileSync('ssh-keygen', ['-p', '-q', '-f', keyFile, '-P', '', '-N', passphrase], { stdio: 'ignore' });
+    const passphraseFile = path.join(baseDir, 'passphrase');
+    await writeFile(passphraseFile, `${passphrase}\n`, { mode: 0o600 });
+
+    await expect(
+      new SftpDelivery(configFor(server, directory, { privateKeyFile: keyFile, passphrase })).check(),
+    ).resolves.toContain(' ok ');
+    await expect(
+      new SftpDelivery(configFor(server, directory, { privateKeyFile: keyFile, passphraseFile })).check(),
+    ).resolves.toContain(' ok ');
+
+    const wrong = 'tr0ub4dor&3';
+    const error = await rejection(
+      new SftpDelivery(configFor(server, directory, { privateKeyFile: keyFile, passphrase: wrong })).check(),
+    );
+    expect(isEodError(error, 'CONFIG_INVALID')).toBe(true);
+    expect(error.message).toContain(`SFTP private key ${keyFile}`);
+    expect(error.message).not.toContain(wrong);
+  });
+
+  it('gives up after connectTimeout on a server that never speaks SSH, and names a refused port', async () => {
+    const silent = net.createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as net.AddressInfo).port;
+    try {
+      const config = configFor(server, '/', { port, connectTimeout: 300 });
+      await expect(new SftpDelivery(config).check()).rejects.toThrow(
+        `SFTP connection to ${server.username}@127.0.0.1:${port} timed out after 300 ms`,
+      );
+    } finally {
+      await new Promise((resolve) => silent.close(resolve));
+    }
+    const error = await rejection(new SftpDelivery(configFor(server, '/', { port })).check());
+    expect(isEodError(error, 'UNAVAILABLE')).toBe(true);
+    expect(error.message).toContain(`SFTP connection to ${server.username}@127.0.0.1:${port} failed`);
+    expect(error.message).toContain('ECONNREFUSED');
+  });
+
+  it('fails without a final file when the content stream fails (e.g. its own hash check)', async () => {
+    const directory = await freshDirectory();
+    const good = memoryContent(randomBytes(3 * MiB));
+    const broken: ReportContent = {
+      ...good,
+      open: () =>
+        Readable.from(
+          (async function* () {
+            yield randomBytes(MiB + 10);
+            yield randomBytes(MiB);
+            throw new Error('report content sha256 mismatch');
+          })(),
+        ),
+    };
+    await expect(
+      new SftpDelivery(configFor(server, directory)).deliver('report.csv', broken),
+    ).rejects.toThrow('report content sha256 mismatch');
+    expect(await exists(path.join(directory, 'report.csv'))).toBe(false);
   });
 
   it('names the path and "No such file" when the directory does not exist', async () => {

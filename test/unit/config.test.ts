@@ -147,6 +147,23 @@ describe('loadConfig: valid files', () => {
     expect(config.reports[0]?.name).toBe('eod-transactions');
   });
 
+  it('lets reports share settings through YAML anchors and merge keys', async () => {
+    const yaml = `${VALID_YAML.replace('    sftp:\n', '    sftp: &sftp\n')}
+  - name: eod-balances
+    timezone: Europe/London
+    query: "SELECT 1"
+    fileName: "bal_{yyyy}{MM}{dd}.csv"
+    sftp:
+      <<: *sftp
+      directory: /balances
+    s3:
+      bucket: eod-archive
+`;
+    const { config } = await load(yaml);
+    expect(config.reports[1]?.sftp).toMatchObject({ host: 'sftp.regulator.example', directory: '/balances' });
+    expect(config.reports[0]?.sftp.directory).toBe('/inbox');
+  });
+
   it('takes the path from EOD_REPORT_CONFIG when none is passed', async () => {
     const file = await write('from-env.yaml', VALID_YAML);
     const { path: loadedFrom } = await loadConfig({ env: { EOD_REPORT_CONFIG: file } });
