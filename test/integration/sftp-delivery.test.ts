@@ -337,7 +337,10 @@ describe('SftpDelivery against OpenSSH sshd', () => {
   });
 
   it('gives up after connectTimeout on a server that never speaks SSH, and names a refused port', async () => {
-    const silent = net.createServer(() => {});
+    const accepted = new Set<net.Socket>();
+    const silent = net.createServer((socket) => {
+      accepted.add(socket);
+    });
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const port = (silent.address() as net.AddressInfo).port;
     try {
@@ -346,6 +349,7 @@ describe('SftpDelivery against OpenSSH sshd', () => {
         `SFTP connection to ${server.username}@127.0.0.1:${port} timed out after 300 ms`,
       );
     } finally {
+      for (const socket of accepted) socket.destroy();
       await new Promise((resolve) => silent.close(resolve));
     }
     const error = await rejection(new SftpDelivery(configFor(server, '/', { port })).check());
