@@ -1,17 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { coerceError, EodError, EXIT, exitCodeFor } from '../core/errors.js';
-import { checkCommand } from './commands/check.js';
-import { demoCommand } from './commands/demo.js';
-import { migrateCommand } from './commands/migrate.js';
-import { runCommand } from './commands/run.js';
-import { statusCommand } from './commands/status.js';
 import { type Io, println } from './io.js';
 
 function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
   return pkg.version;
 }
+
+// Commands are imported when chosen: `--help` and `--version` need not load the AWS SDK or ssh2.
 
 /** Runs the CLI and returns the exit code (PRODUCT.md §5); never calls process.exit. */
 export async function main(argv: readonly string[], io: Io, signal: AbortSignal): Promise<number> {
@@ -34,33 +33,56 @@ export async function main(argv: readonly string[], io: Io, signal: AbortSignal)
   program
     .command('migrate')
     .description('apply database migrations (idempotent; safe from several instances at once)')
-    .action(action(() => migrateCommand(io, globals())));
+    .action(action(async () => (await import('./commands/migrate.js')).migrateCommand(io, globals())));
   program
     .command('run')
-    .description('run or resume reports for a date (default: every report, the day that just ended in its time zone)')
+    .description(
+      'run or resume reports for a date (default: every report, the day that just ended in its time zone)',
+    )
     .option('-r, --report <name>', 'only this report')
     .option('-d, --date <YYYY-MM-DD>', 'report date')
-    .addHelpText('after', '\nExit codes: 0 done or already done, 1 a step failed, 2 bad usage or config, 75 lock held elsewhere.')
-    .action(action((o: { report?: string; date?: string }) => runCommand(io, { ...globals(), ...o }, signal)));
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 done or already done, 1 a step failed, 2 bad usage or config, 75 lock held elsewhere.',
+    )
+    .action(
+      action(async (o: { report?: string; date?: string }) =>
+        (await import('./commands/run.js')).runCommand(io, { ...globals(), ...o }, signal),
+      ),
+    );
   program
     .command('status')
-    .description('show processes and their event timeline with proof (rows, bytes, sha256, remote path, object)')
+    .description(
+      'show processes and their event timeline with proof (rows, bytes, sha256, remote path, object)',
+    )
     .option('-r, --report <name>', 'only this report')
     .option('-d, --date <YYYY-MM-DD>', 'only this date')
     .option('-n, --limit <count>', 'most recent processes to show', '20')
     .option('--json', 'machine-readable output')
-    .action(action((o: object) => statusCommand(io, { ...globals(), ...o })));
+    .action(
+      action(async (o: object) =>
+        (await import('./commands/status.js')).statusCommand(io, { ...globals(), ...o }),
+      ),
+    );
   program
     .command('check')
-    .description('validate the config and connect to the database, each SFTP server (host key pinned) and each bucket')
+    .description(
+      'validate the config and connect to the database, each SFTP server (host key pinned) and each bucket',
+    )
     .addHelpText('after', '\nExit codes: 0 all ok, 1 a check failed, 2 bad config.')
-    .action(action(() => checkCommand(io, globals())));
+    .action(action(async () => (await import('./commands/check.js')).checkCommand(io, globals())));
   program
     .command('demo')
-    .description('run the whole pipeline on embedded PostgreSQL, SFTP and S3 servers; nothing to install or configure')
+    .description(
+      'run the whole pipeline on embedded PostgreSQL, SFTP and S3 servers; nothing to install or configure',
+    )
     .option('--rows <count>', 'rows to seed', '5000')
     .option('--keep', 'keep the demo directory (default: removed)')
-    .action(action((o: { rows: string; keep?: boolean }) => demoCommand(io, o, signal)));
+    .action(
+      action(async (o: { rows: string; keep?: boolean }) =>
+        (await import('./commands/demo.js')).demoCommand(io, o, signal),
+      ),
+    );
 
   try {
     await program.parseAsync([...argv]);
@@ -70,7 +92,8 @@ export async function main(argv: readonly string[], io: Io, signal: AbortSignal)
       return thrown.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
     }
     const error = coerceError(thrown);
-    const prefix = error instanceof EodError && error.code === 'CONFIG_INVALID' ? 'invalid configuration:\n' : 'error: ';
+    const prefix =
+      error instanceof EodError && error.code === 'CONFIG_INVALID' ? 'invalid configuration:\n' : 'error: ';
     println(io.stderr, `${prefix}${error.message}`);
     return exitCodeFor(error);
   }

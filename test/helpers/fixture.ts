@@ -69,6 +69,8 @@ export async function createFixture(label: string): Promise<Fixture> {
     AWS_EC2_METADATA_DISABLED: 'true',
     AWS_CONFIG_FILE: path.join(dir, 'no-aws-config'),
     AWS_SHARED_CREDENTIALS_FILE: path.join(dir, 'no-aws-credentials'),
+    // The SDK's notice that its 2027 releases need Node 22 would otherwise end every stderr.
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
 
   const baseReport = () => ({

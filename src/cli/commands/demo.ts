@@ -65,6 +65,7 @@ export async function demoCommand(io: Io, options: { rows: string; keep?: boolea
       AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
       AWS_REGION: s3.region,
       EOD_REPORT_CONFIG: configPath,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     };
     say(`config: ${configPath}`);
     for (const args of [['migrate'], ['run', '--date', date], ['status', '--report', REPORT, '--date', date]]) {
