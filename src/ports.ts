@@ -23,9 +23,7 @@ export interface ReportContent {
 }
 
 /** Proof that the holder still owns the lock; checked in the same statement as each event write. */
-export type Fence =
-  | { kind: 'lease'; lockName: string; token: string }
-  | { kind: 'table'; holderPid: number };
+export type Fence = { kind: 'lease'; lockName: string; token: string } | { kind: 'table'; holderPid: number };
 
 export interface HeldLock {
   readonly fence: Fence;

@@ -4,7 +4,11 @@ import type { RunObserver } from './observer.js';
 /** One JSON log line per step transition (PRODUCT.md §6). */
 export function logObserver(logger: Logger): RunObserver {
   return {
-    stepStarted: (c) => logger.info({ ...c, event: 'step.started' }, `${c.report} ${c.date}: ${c.step} started (attempt ${c.attempt})`),
+    stepStarted: (c) =>
+      logger.info(
+        { ...c, event: 'step.started' },
+        `${c.report} ${c.date}: ${c.step} started (attempt ${c.attempt})`,
+      ),
     stepSucceeded: (c, durationMs, facts) =>
       logger.info(
         { ...c, event: 'step.succeeded', durationMs: Math.round(durationMs), facts },
@@ -15,7 +19,8 @@ export function logObserver(logger: Logger): RunObserver {
         { ...c, event: 'step.failed', durationMs: Math.round(durationMs), err: error, willRetry },
         `${c.report} ${c.date}: ${c.step} failed: ${error.message}${willRetry ? ' (will retry)' : ''}`,
       ),
-    lockContended: (report) => logger.info({ report, event: 'lock.contended' }, `${report}: lock held by another instance`),
+    lockContended: (report) =>
+      logger.info({ report, event: 'lock.contended' }, `${report}: lock held by another instance`),
     lockAcquired: (report) => logger.debug({ report, event: 'lock.acquired' }, `${report}: lock acquired`),
   };
 }

@@ -9,7 +9,16 @@ import { coerceError, isEodError } from '../core/errors.js';
 import { FAILURE_STATUS, type Step } from '../core/events.js';
 import { nextStep } from '../core/next-step.js';
 import { renderFileName, renderKeyPrefix } from '../core/templates.js';
-import type { Archive, Clock, DeliveryTarget, HeldLock, Lock, ProcessRef, RowSource, RunStore } from '../ports.js';
+import type {
+  Archive,
+  Clock,
+  DeliveryTarget,
+  HeldLock,
+  Lock,
+  ProcessRef,
+  RowSource,
+  RunStore,
+} from '../ports.js';
 import type { Failpoint } from './failpoints.js';
 import type { RunObserver, StepContext } from './observer.js';
 
@@ -30,10 +39,17 @@ export type DateOutcome =
   | { kind: 'done'; date: string; processId: string; alreadyDone: boolean }
   | { kind: 'failed'; date: string; processId: string; step: Step; error: Error };
 
-export type RunOutcome = { kind: 'lock-held'; report: string } | { kind: 'ran'; report: string; dates: DateOutcome[] };
+export type RunOutcome =
+  | { kind: 'lock-held'; report: string }
+  | { kind: 'ran'; report: string; dates: DateOutcome[] };
 
 /** Failures that another attempt cannot fix: retrying only delays the alert. */
-const PERMANENT: ReadonlySet<string> = new Set(['REMOTE_CONFLICT', 'ARCHIVE_CONFLICT', 'HOST_KEY_REJECTED', 'CONFIG_INVALID']);
+const PERMANENT: ReadonlySet<string> = new Set([
+  'REMOTE_CONFLICT',
+  'ARCHIVE_CONFLICT',
+  'HOST_KEY_REJECTED',
+  'CONFIG_INVALID',
+]);
 
 export function lockNameFor(report: ReportConfig): string {
   return `eod-report:${report.name}`;
@@ -101,10 +117,15 @@ async function runDate(
 ): Promise<DateOutcome> {
   const process = await deps.store.findOrCreateProcess(report.name, date);
   let events = await deps.store.listEvents(process.processId);
-  if (nextStep(events).kind === 'done') return { kind: 'done', date, processId: process.processId, alreadyDone: true };
+  if (nextStep(events).kind === 'done')
+    return { kind: 'done', date, processId: process.processId, alreadyDone: true };
 
   const runAttempt = events.filter((e) => e.status === 'STARTED').length + 1;
-  await deps.store.appendEvent(process.processId, { status: 'STARTED', facts: { attempt: runAttempt } }, held.fence);
+  await deps.store.appendEvent(
+    process.processId,
+    { status: 'STARTED', facts: { attempt: runAttempt } },
+    held.fence,
+  );
 
   for (;;) {
     const next = nextStep(events);
@@ -130,12 +151,21 @@ async function runStepWithRetries(
 ): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     signal.throwIfAborted();
-    const context: StepContext = { report: report.name, date: process.date, processId: process.processId, step, attempt };
+    const context: StepContext = {
+      report: report.name,
+      date: process.date,
+      processId: process.processId,
+      step,
+      attempt,
+    };
     const startedAt = deps.clock.now();
     const started = performance.now();
     deps.observer.stepStarted(context);
     try {
-      const facts = await STEP_RUNNERS[step](deps, report, process, held, signal, { attempt, startedAt: startedAt.toISOString() });
+      const facts = await STEP_RUNNERS[step](deps, report, process, held, signal, {
+        attempt,
+        startedAt: startedAt.toISOString(),
+      });
       deps.observer.stepSucceeded(context, performance.now() - started, facts);
       return;
     } catch (thrown) {
@@ -145,7 +175,8 @@ async function runStepWithRetries(
         deps.observer.stepFailed(context, durationMs, error, false);
         throw error;
       }
-      const retry = attempt < deps.retry.attempts && !signal.aborted && !(isEodError(error) && PERMANENT.has(error.code));
+      const retry =
+        attempt < deps.retry.attempts && !signal.aborted && !(isEodError(error) && PERMANENT.has(error.code));
       deps.observer.stepFailed(context, durationMs, error, retry);
       await deps.store.appendEvent(
         process.processId,
@@ -156,7 +187,11 @@ async function runStepWithRetries(
             attempt,
             startedAt: startedAt.toISOString(),
             durationMs,
-            error: { code: isEodError(error) ? error.code : undefined, message: error.message, stack: error.stack },
+            error: {
+              code: isEodError(error) ? error.code : undefined,
+              message: error.message,
+              stack: error.stack,
+            },
           },
         },
         held.fence,
@@ -176,7 +211,8 @@ type StepRunner = (
   base: { attempt: number; startedAt: string },
 ) => Promise<Record<string, unknown>>;
 
-const elapsedSince = (startedAt: string, deps: RunDependencies) => deps.clock.now().getTime() - Date.parse(startedAt);
+const elapsedSince = (startedAt: string, deps: RunDependencies) =>
+  deps.clock.now().getTime() - Date.parse(startedAt);
 
 const STEP_RUNNERS: Record<Step, StepRunner> = {
   async rows(deps, report, process, held, signal, base) {
@@ -199,7 +235,10 @@ const STEP_RUNNERS: Record<Step, StepRunner> = {
     await held.assertHeld();
     const delivery = deps.deliveryFor(report);
     try {
-      const receipt = await delivery.deliver(fileName, content, { signal, beforeRename: () => held.assertHeld() });
+      const receipt = await delivery.deliver(fileName, content, {
+        signal,
+        beforeRename: () => held.assertHeld(),
+      });
       await deps.failpoint('submit.before-event');
       const facts = {
         ...base,
@@ -221,7 +260,12 @@ const STEP_RUNNERS: Record<Step, StepRunner> = {
     await held.assertHeld();
     const receipt = await deps.archiveFor(report).store(key, content, signal);
     await deps.failpoint('archive.before-event');
-    const facts = { ...base, durationMs: elapsedSince(base.startedAt, deps), bytes: content.bytes, ...receipt };
+    const facts = {
+      ...base,
+      durationMs: elapsedSince(base.startedAt, deps),
+      bytes: content.bytes,
+      ...receipt,
+    };
     await deps.store.appendEvent(process.processId, { status: 'REPORT_ARCHIVED', facts }, held.fence);
     return facts;
   },

@@ -3,8 +3,9 @@
  * created at import; `createApp` builds, `close` tears down.
  */
 import { hostname } from 'node:os';
-import type { Logger } from 'pino';
 import type pg from 'pg';
+import type { Logger } from 'pino';
+import { systemClock } from '../adapters/clock/system-clock.js';
 import { LeaseLock } from '../adapters/lock/lease-lock.js';
 import { TableLock } from '../adapters/lock/table-lock.js';
 import { createPool } from '../adapters/postgres/pool.js';
@@ -12,7 +13,6 @@ import { PostgresRowSource } from '../adapters/postgres/postgres-row-source.js';
 import { PostgresRunStore } from '../adapters/postgres/postgres-run-store.js';
 import { S3Archive } from '../adapters/s3/s3-archive.js';
 import { SftpDelivery } from '../adapters/sftp/sftp-delivery.js';
-import { systemClock } from '../adapters/clock/system-clock.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { Config, ReportConfig } from '../config/schema.js';
 import type { Archive, Lock } from '../ports.js';
@@ -48,7 +48,10 @@ export function createApp(
   const { config } = loaded;
   const { instanceId } = options;
   const url = databaseUrlOf(config);
-  const pool = createPool(url, { max: config.database.poolSize, applicationName: `eod-report ${instanceId}`.slice(0, 63) });
+  const pool = createPool(url, {
+    max: config.database.poolSize,
+    applicationName: `eod-report ${instanceId}`.slice(0, 63),
+  });
   const { logger, failpoint } = options;
 
   const lock: Lock =
@@ -58,7 +61,8 @@ export function createApp(
           atMostForMs: config.lock.atMostFor,
           atLeastForMs: config.lock.atLeastFor,
           renewEveryMs: config.lock.renewEvery ?? Math.max(1000, Math.floor(config.lock.atMostFor / 3)),
-          onRenewError: (error) => logger.warn({ err: error, event: 'lock.renew-failed' }, 'lock renewal failed'),
+          onRenewError: (error) =>
+            logger.warn({ err: error, event: 'lock.renew-failed' }, 'lock renewal failed'),
         })
       : new TableLock({
           url,
@@ -82,7 +86,11 @@ export function createApp(
       }
       return archive;
     },
-    retry: { attempts: config.retry.attempts, initialDelayMs: config.retry.initialDelay, maxDelayMs: config.retry.maxDelay },
+    retry: {
+      attempts: config.retry.attempts,
+      initialDelayMs: config.retry.initialDelay,
+      maxDelayMs: config.retry.maxDelay,
+    },
     observer: combineObservers(logObserver(logger), ...(options.observers ?? [])),
     failpoint,
   };

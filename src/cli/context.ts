@@ -47,10 +47,16 @@ async function assertSchemaCurrent(app: App): Promise<void> {
   try {
     const actual = await schemaVersion(client);
     if (actual < expected) {
-      throw new EodError('USAGE', `database schema is at migration ${actual}, this eod-report needs ${expected}: run \`eod-report migrate\``);
+      throw new EodError(
+        'USAGE',
+        `database schema is at migration ${actual}, this eod-report needs ${expected}: run \`eod-report migrate\``,
+      );
     }
     if (actual > expected) {
-      throw new EodError('SCHEMA_TOO_NEW', `database schema is at migration ${actual}, newer than this eod-report (${expected}): upgrade eod-report`);
+      throw new EodError(
+        'SCHEMA_TOO_NEW',
+        `database schema is at migration ${actual}, newer than this eod-report (${expected}): upgrade eod-report`,
+      );
     }
   } finally {
     client.release();

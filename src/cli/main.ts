@@ -13,4 +13,8 @@ for (const name of ['SIGTERM', 'SIGINT'] as const) {
   });
 }
 
-process.exitCode = await main(process.argv, { stdout: process.stdout, stderr: process.stderr, env: process.env }, controller.signal);
+process.exitCode = await main(
+  process.argv,
+  { stdout: process.stdout, stderr: process.stderr, env: process.env },
+  controller.signal,
+);

@@ -14,7 +14,9 @@ export function nextStep(events: readonly Pick<RunEvent, 'status'>[]): NextStep 
     const succeeded = done.has(SUCCESS_STATUS[step]);
     if (!succeeded && pending === undefined) pending = step;
     if (succeeded && pending !== undefined) {
-      throw new Error(`event log is inconsistent: ${SUCCESS_STATUS[step]} recorded before ${SUCCESS_STATUS[pending]}`);
+      throw new Error(
+        `event log is inconsistent: ${SUCCESS_STATUS[step]} recorded before ${SUCCESS_STATUS[pending]}`,
+      );
     }
   }
   return pending === undefined ? { kind: 'done' } : { kind: 'step', step: pending };

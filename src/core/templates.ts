@@ -25,9 +25,11 @@ export function renderFileName(template: string, values: TemplateValues): string
   const name = renderTemplate(template, values);
   if (name.length === 0 || name.length > 255) reject('file name', name, 'must be 1-255 characters');
   if (name.includes('/') || name.includes('\\')) reject('file name', name, 'must not contain "/" or "\\"');
-  if (name === '.' || name === '..' || name.includes('..')) reject('file name', name, 'must not contain ".."');
+  if (name === '.' || name === '..' || name.includes('..'))
+    reject('file name', name, 'must not contain ".."');
   if (CONTROL.test(name)) reject('file name', name, 'must not contain control characters');
-  if (/[{}]/.test(name)) reject('file name', name, 'has an unknown placeholder; known: {yyyy} {MM} {dd} {report}');
+  if (/[{}]/.test(name))
+    reject('file name', name, 'has an unknown placeholder; known: {yyyy} {MM} {dd} {report}');
   return name;
 }
 
@@ -35,9 +37,11 @@ export function renderFileName(template: string, values: TemplateValues): string
 export function renderKeyPrefix(template: string, values: TemplateValues): string {
   const prefix = renderTemplate(template, values);
   if (CONTROL.test(prefix)) reject('s3 prefix', prefix, 'must not contain control characters');
-  if (/[{}]/.test(prefix)) reject('s3 prefix', prefix, 'has an unknown placeholder; known: {yyyy} {MM} {dd} {report}');
+  if (/[{}]/.test(prefix))
+    reject('s3 prefix', prefix, 'has an unknown placeholder; known: {yyyy} {MM} {dd} {report}');
   if (prefix.startsWith('/')) reject('s3 prefix', prefix, 'must not start with "/"');
   const segments = prefix.split('/').slice(0, -1);
-  if (segments.some((s) => s === '' || s === '.' || s === '..')) reject('s3 prefix', prefix, 'must not contain empty, "." or ".." segments');
+  if (segments.some((s) => s === '' || s === '.' || s === '..'))
+    reject('s3 prefix', prefix, 'must not contain empty, "." or ".." segments');
   return prefix;
 }

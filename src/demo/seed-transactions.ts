@@ -39,7 +39,10 @@ const DESCRIPTIONS = [
 ];
 
 /** Inserts `perDay` rows for each date, booked around the clock in `timezone`, deterministic. */
-export async function seedTransactions(db: pg.ClientBase, options: { dates: string[]; perDay: number; timezone: string }) {
+export async function seedTransactions(
+  db: pg.ClientBase,
+  options: { dates: string[]; perDay: number; timezone: string },
+) {
   await db.query(CREATE_TRANSACTIONS);
   for (const date of options.dates) {
     await db.query(

@@ -26,7 +26,11 @@ export interface Fixture {
   env: NodeJS.ProcessEnv;
   s3: S3Client;
   /** Writes a config (defaults + overrides for the first report) and returns its path. */
-  writeConfig(overrides?: { report?: Record<string, unknown>; top?: Record<string, unknown>; reports?: unknown[] }): Promise<string>;
+  writeConfig(overrides?: {
+    report?: Record<string, unknown>;
+    top?: Record<string, unknown>;
+    reports?: unknown[];
+  }): Promise<string>;
   baseReport(): Record<string, unknown>;
   listObjects(): Promise<string[]>;
   getObject(key: string): Promise<Buffer>;
@@ -47,7 +51,10 @@ export async function createFixture(label: string): Promise<Fixture> {
   const sftpDir = path.join(sftp.root, `${label}-${suffix}`);
   await mkdir(sftpDir, { recursive: true, mode: 0o755 });
   const s3info = s3Server();
-  const bucket = `${label.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 40)}-${suffix}`;
+  const bucket = `${label
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-')
+    .slice(0, 40)}-${suffix}`;
   const s3 = new S3Client({
     endpoint: s3info.endpoint,
     region: s3info.region,
@@ -77,7 +84,8 @@ export async function createFixture(label: string): Promise<Fixture> {
     name: 'eod-tx',
     schedule: '0 0 * * *',
     timezone: 'Europe/London',
-    query: 'SELECT id, booked_at, description, amount FROM transactions WHERE booked_on = $1::date ORDER BY id',
+    query:
+      'SELECT id, booked_at, description, amount FROM transactions WHERE booked_on = $1::date ORDER BY id',
     fileName: 'eod_{yyyy}{MM}{dd}.csv',
     sftp: {
       host: '127.0.0.1',
@@ -117,7 +125,9 @@ export async function createFixture(label: string): Promise<Fixture> {
     },
     getObject: async (key) => {
       const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      return Buffer.from(await (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+      return Buffer.from(
+        await (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray(),
+      );
     },
     close: async () => {
       s3.destroy();
@@ -136,7 +146,11 @@ export interface CliResult {
 }
 
 /** Runs the built CLI as a real child process. */
-export function runCli(args: string[], env: NodeJS.ProcessEnv, options: { timeoutMs?: number } = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  options: { timeoutMs?: number } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

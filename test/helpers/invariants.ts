@@ -40,7 +40,10 @@ export async function expectInvariants(
   o: { report: string; date: string; fileName: string; key: string },
 ): Promise<Delivered> {
   const names = await readdir(fx.sftpDir);
-  expect(names.filter((n) => n.endsWith('.part')), 'no .part file is left behind').toEqual([]);
+  expect(
+    names.filter((n) => n.endsWith('.part')),
+    'no .part file is left behind',
+  ).toEqual([]);
   expect(names.filter((n) => n === o.fileName)).toEqual([o.fileName]);
   const objects = await fx.listObjects();
   expect(objects.filter((k) => k.endsWith(o.fileName))).toEqual([o.key]);
@@ -54,7 +57,9 @@ export async function expectInvariants(
      WHERE p.report = $1 AND p.date = $2::date ORDER BY e.event_id`,
     [o.report, o.date],
   );
-  const successes = rows.filter((r) => ['ROWS_CREATED', 'REPORT_SUBMITTED', 'REPORT_ARCHIVED'].includes(r.status));
+  const successes = rows.filter((r) =>
+    ['ROWS_CREATED', 'REPORT_SUBMITTED', 'REPORT_ARCHIVED'].includes(r.status),
+  );
   expect(successes.map((r) => r.status)).toEqual(['ROWS_CREATED', 'REPORT_SUBMITTED', 'REPORT_ARCHIVED']);
   const sha256 = createHash('sha256').update(file).digest('hex');
   for (const s of successes) expect(s.facts.sha256, `${s.status} records the file's sha256`).toBe(sha256);

@@ -1,8 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeEd25519KeyPair } from '../../src/embedded/ssh-keys.js';
 import { freePort } from '../../src/embedded/free-port.js';
+import { writeEd25519KeyPair } from '../../src/embedded/ssh-keys.js';
 import { createFixture, type Fixture, runCli } from '../helpers/fixture.js';
 
 describe('eod-report check', () => {
@@ -40,7 +40,9 @@ describe('eod-report check', () => {
 
   it('a client key the server does not know fails the SFTP check', async () => {
     const keys = await writeEd25519KeyPair(fx.dir, 'stranger');
-    const config = await fx.writeConfig({ report: { sftp: { ...sftp(), privateKeyFile: keys.privateKeyFile } } });
+    const config = await fx.writeConfig({
+      report: { sftp: { ...sftp(), privateKeyFile: keys.privateKeyFile } },
+    });
     const result = await runCli(['check', '--config', config], fx.env);
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/^FAILED sftp eod-tx: .*authentication failed/im);

@@ -8,10 +8,18 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, type CliResult, createFixture, type Fixture, runCli, TRANSACTIONS_DDL } from '../helpers/fixture.js';
+import {
+  CLI,
+  type CliResult,
+  createFixture,
+  type Fixture,
+  runCli,
+  TRANSACTIONS_DDL,
+} from '../helpers/fixture.js';
 import { expectInvariants, oracleCsv } from '../helpers/invariants.js';
 
-const QUERY = 'SELECT id, booked_at, description, amount FROM transactions WHERE booked_on = $1::date ORDER BY id';
+const QUERY =
+  'SELECT id, booked_at, description, amount FROM transactions WHERE booked_on = $1::date ORDER BY id';
 
 describe('crash, race and fencing', () => {
   let fx: Fixture;
@@ -24,7 +32,12 @@ describe('crash, race and fencing', () => {
   };
   const names = (date: string) => {
     const compact = date.replaceAll('-', '');
-    return { report: 'eod-tx', date, fileName: `eod_${compact}.csv`, key: `eod/${date.slice(0, 4)}/${date.slice(5, 7)}/eod_${compact}.csv` };
+    return {
+      report: 'eod-tx',
+      date,
+      fileName: `eod_${compact}.csv`,
+      key: `eod/${date.slice(0, 4)}/${date.slice(5, 7)}/eod_${compact}.csv`,
+    };
   };
 
   beforeAll(async () => {
@@ -38,8 +51,14 @@ describe('crash, race and fencing', () => {
             generate_series(1, 30000) AS g`,
     );
     const lock = { atMostFor: '3s', atLeastFor: '0s', renewEvery: '1s' };
-    leaseConfig = await fx.writeConfig({ top: { lock: { strategy: 'lease', ...lock } }, report: { query: QUERY } });
-    tableConfig = await fx.writeConfig({ top: { lock: { strategy: 'table', ...lock } }, report: { query: QUERY } });
+    leaseConfig = await fx.writeConfig({
+      top: { lock: { strategy: 'lease', ...lock } },
+      report: { query: QUERY },
+    });
+    tableConfig = await fx.writeConfig({
+      top: { lock: { strategy: 'table', ...lock } },
+      report: { query: QUERY },
+    });
   });
   afterAll(async () => {
     await fx?.close();
@@ -76,14 +95,21 @@ describe('crash, race and fencing', () => {
   for (const point of killPoints) {
     it(`SIGKILL at ${point}, then another instance resumes and completes the day`, async () => {
       const date = nextDate();
-      const killed = await runCli(['run', '--config', leaseConfig, '--date', date], envFor('instance-a', `${point}:kill`));
+      const killed = await runCli(
+        ['run', '--config', leaseConfig, '--date', date],
+        envFor('instance-a', `${point}:kill`),
+      );
       expect(killed.signal, killed.stderr).toBe('SIGKILL');
       expect(killed.stderr).toContain(`failpoint ${point} reached`);
 
       const resumed = await runUntilNotLocked(leaseConfig, date, 'instance-b');
       expect(resumed.code, resumed.stderr).toBe(0);
       const delivered = await expectInvariants(fx, names(date));
-      expect(delivered.file.equals(await oracleCsv(fx.pool, QUERY.replace('$1::date', `'${date}'::date`), 'Europe/London'))).toBe(true);
+      expect(
+        delivered.file.equals(
+          await oracleCsv(fx.pool, QUERY.replace('$1::date', `'${date}'::date`), 'Europe/London'),
+        ),
+      ).toBe(true);
       const { rows } = await fx.pool.query(
         `SELECT status, instance_id, facts->>'alreadyPresent' AS already FROM end_of_day_reporting_event e
          JOIN end_of_day_reporting p USING (process_id) WHERE p.date = $1 ORDER BY event_id`,
@@ -91,20 +117,32 @@ describe('crash, race and fencing', () => {
       );
       // A crash after the rename (or after the put) is recognised: the file is not sent again.
       if (['sftp.after-rename', 'submit.before-event'].includes(point)) {
-        expect(rows.find((r) => r.status === 'REPORT_SUBMITTED')).toMatchObject({ instance_id: 'instance-b', already: 'true' });
+        expect(rows.find((r) => r.status === 'REPORT_SUBMITTED')).toMatchObject({
+          instance_id: 'instance-b',
+          already: 'true',
+        });
       }
       if (['archive.after-put', 'archive.before-event'].includes(point)) {
-        expect(rows.find((r) => r.status === 'REPORT_ARCHIVED')).toMatchObject({ instance_id: 'instance-b', already: 'true' });
+        expect(rows.find((r) => r.status === 'REPORT_ARCHIVED')).toMatchObject({
+          instance_id: 'instance-b',
+          already: 'true',
+        });
       }
     });
   }
 
   it('a second crash in the middle of the upload, on resume, still ends with one complete file', async () => {
     const date = nextDate();
-    const first = await runCli(['run', '--config', leaseConfig, '--date', date], envFor('a', 'sftp.mid-upload:kill'));
+    const first = await runCli(
+      ['run', '--config', leaseConfig, '--date', date],
+      envFor('a', 'sftp.mid-upload:kill'),
+    );
     expect(first.signal).toBe('SIGKILL');
     await sleep(3200);
-    const second = await runCli(['run', '--config', leaseConfig, '--date', date], envFor('b', 'sftp.mid-upload:kill'));
+    const second = await runCli(
+      ['run', '--config', leaseConfig, '--date', date],
+      envFor('b', 'sftp.mid-upload:kill'),
+    );
     expect(second.signal).toBe('SIGKILL');
     const third = await runUntilNotLocked(leaseConfig, date, 'c');
     expect(third.code, third.stderr).toBe(0);
@@ -118,7 +156,9 @@ describe('crash, race and fencing', () => {
     it(`5 instances started together (${strategy} lock): one does the work, the others exit 75 or 0`, async () => {
       const date = nextDate();
       const results = await Promise.all(
-        [1, 2, 3, 4, 5].map((i) => runCli(['run', '--config', config(), '--date', date], envFor(`racer-${i}`))),
+        [1, 2, 3, 4, 5].map((i) =>
+          runCli(['run', '--config', config(), '--date', date], envFor(`racer-${i}`)),
+        ),
       );
       const codes = results.map((r) => r.code);
       for (const r of results) expect([0, 75], r.stderr).toContain(r.code);
@@ -137,10 +177,14 @@ describe('crash, race and fencing', () => {
     const date = nextDate();
     const { fileName } = names(date);
     // The holder stops (SIGSTOP) in the middle of its upload.
-    const stale: ChildProcess = spawn(process.execPath, [CLI, 'run', '--config', leaseConfig, '--date', date], {
-      env: envFor('stale', 'sftp.mid-upload:sleep1000'),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const stale: ChildProcess = spawn(
+      process.execPath,
+      [CLI, 'run', '--config', leaseConfig, '--date', date],
+      {
+        env: envFor('stale', 'sftp.mid-upload:sleep1000'),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let staleErr = '';
     const staleExit = new Promise<number | null>((resolve) => stale.on('close', (code) => resolve(code)));
     await new Promise<void>((resolve, reject) => {

@@ -6,6 +6,11 @@ import { PostgresRunStore } from '../../src/adapters/postgres/postgres-run-store
 import { isEodError } from '../../src/core/errors.js';
 import { createFixture, type Fixture } from '../helpers/fixture.js';
 
+function must<T>(value: T | null | undefined): T {
+  if (value === null || value === undefined) throw new Error('expected a lock');
+  return value;
+}
+
 describe('locks against PostgreSQL', () => {
   let fx: Fixture;
   beforeAll(async () => {
@@ -16,7 +21,13 @@ describe('locks against PostgreSQL', () => {
   });
 
   const lease = (instanceId: string, over: Partial<ConstructorParameters<typeof LeaseLock>[1]> = {}) =>
-    new LeaseLock(fx.pool, { instanceId, atMostForMs: 60_000, atLeastForMs: 0, renewEveryMs: 20_000, ...over });
+    new LeaseLock(fx.pool, {
+      instanceId,
+      atMostForMs: 60_000,
+      atLeastForMs: 0,
+      renewEveryMs: 20_000,
+      ...over,
+    });
 
   it('lease: one holder at a time, per name, with a new fencing token on each acquisition', async () => {
     const a = await lease('a').tryAcquire('eod-report:one');
@@ -24,14 +35,18 @@ describe('locks against PostgreSQL', () => {
     expect(await lease('b').tryAcquire('eod-report:one')).toBeNull();
     const other = await lease('b').tryAcquire('eod-report:two');
     expect(other).not.toBeNull();
-    const { rows } = await fx.pool.query(`SELECT locked_by, lock_until > now() AS held FROM shedlock WHERE name = 'eod-report:one'`);
+    const { rows } = await fx.pool.query(
+      `SELECT locked_by, lock_until > now() AS held FROM shedlock WHERE name = 'eod-report:one'`,
+    );
     expect(rows).toEqual([{ locked_by: 'a', held: true }]);
     await a?.release();
     await other?.release();
     const again = await lease('b').tryAcquire('eod-report:one');
-    expect(again?.fence.kind === 'lease' && a?.fence.kind === 'lease' && BigInt(again.fence.token) > BigInt(a.fence.token)).toBe(
-      true,
-    );
+    expect(
+      again?.fence.kind === 'lease' &&
+        a?.fence.kind === 'lease' &&
+        BigInt(again.fence.token) > BigInt(a.fence.token),
+    ).toBe(true);
     await again?.release();
   });
 
@@ -42,7 +57,9 @@ describe('locks against PostgreSQL', () => {
   });
 
   it('lease: a lapsed holder is replaced, learns it lost the lock, and cannot write events', async () => {
-    const stale = await lease('stale', { atMostForMs: 500, renewEveryMs: 60_000 }).tryAcquire('eod-report:lapse');
+    const stale = await lease('stale', { atMostForMs: 500, renewEveryMs: 60_000 }).tryAcquire(
+      'eod-report:lapse',
+    );
     expect(stale).not.toBeNull();
     await sleep(700);
     const fresh = await lease('fresh').tryAcquire('eod-report:lapse');
@@ -53,9 +70,17 @@ describe('locks against PostgreSQL', () => {
     const store = new PostgresRunStore(fx.pool, 'stale');
     const process = await store.findOrCreateProcess('lapse', '2026-01-02');
     await expect(
-      store.appendEvent(process.processId, { status: 'ROWS_CREATED' }, stale?.fence ?? { kind: 'table', holderPid: 0 }),
+      store.appendEvent(
+        process.processId,
+        { status: 'ROWS_CREATED' },
+        stale?.fence ?? { kind: 'table', holderPid: 0 },
+      ),
     ).rejects.toSatisfy((e: unknown) => isEodError(e, 'LEASE_LOST'));
-    await new PostgresRunStore(fx.pool, 'fresh').appendEvent(process.processId, { status: 'STARTED' }, fresh!.fence);
+    await new PostgresRunStore(fx.pool, 'fresh').appendEvent(
+      process.processId,
+      { status: 'STARTED' },
+      must(fresh).fence,
+    );
     const events = await store.listEvents(process.processId);
     expect(events.map((e) => [e.status, e.instanceId])).toEqual([['STARTED', 'fresh']]);
     await fresh?.release();
@@ -74,8 +99,10 @@ describe('locks against PostgreSQL', () => {
     const held = await lease('a').tryAcquire('eod-report:dup');
     const store = new PostgresRunStore(fx.pool, 'a');
     const process = await store.findOrCreateProcess('dup', '2026-01-03');
-    await store.appendEvent(process.processId, { status: 'ROWS_CREATED' }, held!.fence);
-    await expect(store.appendEvent(process.processId, { status: 'ROWS_CREATED' }, held!.fence)).rejects.toThrow(/already recorded/);
+    await store.appendEvent(process.processId, { status: 'ROWS_CREATED' }, must(held).fence);
+    await expect(
+      store.appendEvent(process.processId, { status: 'ROWS_CREATED' }, must(held).fence),
+    ).rejects.toThrow(/already recorded/);
     await held?.release();
   });
 
@@ -92,11 +119,11 @@ describe('locks against PostgreSQL', () => {
     await a?.assertHeld();
     const store = new PostgresRunStore(fx.pool, 'a');
     const process = await store.findOrCreateProcess('table', '2026-01-04');
-    await store.appendEvent(process.processId, { status: 'STARTED' }, a!.fence);
+    await store.appendEvent(process.processId, { status: 'STARTED' }, must(a).fence);
     await a?.release();
-    await expect(store.appendEvent(process.processId, { status: 'STARTED' }, a!.fence)).rejects.toSatisfy((e: unknown) =>
-      isEodError(e, 'LEASE_LOST'),
-    );
+    await expect(
+      store.appendEvent(process.processId, { status: 'STARTED' }, must(a).fence),
+    ).rejects.toSatisfy((e: unknown) => isEodError(e, 'LEASE_LOST'));
     const b = await table().tryAcquire('x');
     expect(b).not.toBeNull();
     await b?.release();

@@ -19,11 +19,16 @@ describe('eod-report migrate', () => {
   });
 
   it('two processes started at the same moment both exit 0 and apply each migration once; a third changes nothing', async () => {
-    const [a, b] = await Promise.all([runCli(['migrate', '--config', configPath], fx.env), runCli(['migrate', '--config', configPath], fx.env)]);
+    const [a, b] = await Promise.all([
+      runCli(['migrate', '--config', configPath], fx.env),
+      runCli(['migrate', '--config', configPath], fx.env),
+    ]);
     expect([a.code, b.code], a.stderr + b.stderr).toEqual([0, 0]);
     const applied = (a.stdout + b.stdout).match(/^applied \d{4}_\w+$/gm) ?? [];
     const known = await readMigrations();
-    expect(applied.sort()).toEqual(known.map((m) => `applied ${String(m.version).padStart(4, '0')}_${m.name}`).sort());
+    expect(applied.sort()).toEqual(
+      known.map((m) => `applied ${String(m.version).padStart(4, '0')}_${m.name}`).sort(),
+    );
 
     const third = await runCli(['migrate', '--config', configPath], fx.env);
     expect(third.code).toBe(0);
@@ -33,7 +38,9 @@ describe('eod-report migrate', () => {
     const client = new pg.default.Client({ connectionString: empty.url });
     await client.connect();
     try {
-      const ledger = await client.query('SELECT version FROM end_of_day_reporting_migrations ORDER BY version');
+      const ledger = await client.query(
+        'SELECT version FROM end_of_day_reporting_migrations ORDER BY version',
+      );
       expect(ledger.rows.map((r) => r.version)).toEqual(known.map((m) => m.version));
       const statuses = await client.query(
         `SELECT enumlabel FROM pg_enum WHERE enumtypid = 'end_of_day_report_status'::regtype ORDER BY enumsortorder`,
@@ -63,32 +70,51 @@ describe('eod-report migrate', () => {
   });
 
   it('enforces one process per (report, date) and one success event of each kind per process', async () => {
-    const { rows } = await fx.pool.query(`INSERT INTO end_of_day_reporting (report, date) VALUES ('r', '2026-01-01') RETURNING process_id`);
-    const id = rows[0].process_id;
-    await expect(fx.pool.query(`INSERT INTO end_of_day_reporting (report, date) VALUES ('r', '2026-01-01')`)).rejects.toThrow(
-      /duplicate key/,
+    const { rows } = await fx.pool.query(
+      `INSERT INTO end_of_day_reporting (report, date) VALUES ('r', '2026-01-01') RETURNING process_id`,
     );
-    for (const status of ['STARTED', 'STARTED', 'ROWS_CREATION_FAILURE', 'ROWS_CREATION_FAILURE', 'ROWS_CREATED']) {
-      await fx.pool.query('INSERT INTO end_of_day_reporting_event (process_id, status) VALUES ($1, $2)', [id, status]);
+    const id = rows[0].process_id;
+    await expect(
+      fx.pool.query(`INSERT INTO end_of_day_reporting (report, date) VALUES ('r', '2026-01-01')`),
+    ).rejects.toThrow(/duplicate key/);
+    for (const status of [
+      'STARTED',
+      'STARTED',
+      'ROWS_CREATION_FAILURE',
+      'ROWS_CREATION_FAILURE',
+      'ROWS_CREATED',
+    ]) {
+      await fx.pool.query('INSERT INTO end_of_day_reporting_event (process_id, status) VALUES ($1, $2)', [
+        id,
+        status,
+      ]);
     }
     for (const status of ['ROWS_CREATED', 'REPORT_SUBMITTED', 'REPORT_ARCHIVED']) {
       if (status !== 'ROWS_CREATED') {
-        await fx.pool.query('INSERT INTO end_of_day_reporting_event (process_id, status) VALUES ($1, $2)', [id, status]);
+        await fx.pool.query('INSERT INTO end_of_day_reporting_event (process_id, status) VALUES ($1, $2)', [
+          id,
+          status,
+        ]);
       }
       await expect(
-        fx.pool.query('INSERT INTO end_of_day_reporting_event (process_id, status) VALUES ($1, $2)', [id, status]),
+        fx.pool.query('INSERT INTO end_of_day_reporting_event (process_id, status) VALUES ($1, $2)', [
+          id,
+          status,
+        ]),
       ).rejects.toThrow(/end_of_day_reporting_event_one_success/);
     }
     await expect(
-      fx.pool.query(`INSERT INTO end_of_day_reporting_event (process_id, status, failure_details) VALUES ($1, 'STARTED', $2)`, [
-        id,
-        'x'.repeat(256),
-      ]),
+      fx.pool.query(
+        `INSERT INTO end_of_day_reporting_event (process_id, status, failure_details) VALUES ($1, 'STARTED', $2)`,
+        [id, 'x'.repeat(256)],
+      ),
     ).rejects.toThrow(/too long/);
   });
 
   it('refuses a database whose schema is newer than the code', async () => {
-    await fx.pool.query(`INSERT INTO end_of_day_reporting_migrations (version, name, sha256) VALUES (999, 'from_the_future', 'x')`);
+    await fx.pool.query(
+      `INSERT INTO end_of_day_reporting_migrations (version, name, sha256) VALUES (999, 'from_the_future', 'x')`,
+    );
     try {
       const config = await fx.writeConfig();
       const result = await runCli(['migrate', '--config', config], fx.env);

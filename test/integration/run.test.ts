@@ -15,13 +15,31 @@ describe('eod-report run (real PostgreSQL, OpenSSH sshd, s3rver; CLI as a child 
   beforeAll(async () => {
     fx = await createFixture('run');
     await fx.pool.query(TRANSACTIONS_DDL);
-    await fx.pool.query('ALTER TABLE transactions ADD COLUMN settled BOOLEAN, ADD COLUMN fx DOUBLE PRECISION');
+    await fx.pool.query(
+      'ALTER TABLE transactions ADD COLUMN settled BOOLEAN, ADD COLUMN fx DOUBLE PRECISION',
+    );
     // Europe/London: 2026-03-29 is the day the clocks go forward (23 hours long).
     const rows: [number, string, string, string | null, string, boolean | null, number | null][] = [
-      [1, '2026-03-29', '2026-03-29 00:00:00 Europe/London', 'comma, inside', '1234567890123456.1234', true, 0.1],
+      [
+        1,
+        '2026-03-29',
+        '2026-03-29 00:00:00 Europe/London',
+        'comma, inside',
+        '1234567890123456.1234',
+        true,
+        0.1,
+      ],
       [2, '2026-03-29', '2026-03-29 00:59:59.999 Europe/London', 'quote " inside', '-0.0001', false, 1e-7],
-      [3, '2026-03-29', '2026-03-29 02:30:00 Europe/London', 'line\nbreak', '-9999999999999999.9999', null, null],
-      [4, '2026-03-29', '2026-03-29 12:00:00 Europe/London', 'crlf\r\ninside', '0.0000', true, 3.141592653589793],
+      [
+        3,
+        '2026-03-29',
+        '2026-03-29 02:30:00 Europe/London',
+        'line\nbreak',
+        '-9999999999999999.9999',
+        null,
+        null,
+      ],
+      [4, '2026-03-29', '2026-03-29 12:00:00 Europe/London', 'crlf\r\ninside', '0.0000', true, Math.PI],
       [5, '2026-03-29', '2026-03-29 23:59:59.999999 Europe/London', '', '42.5000', true, -2.5],
       [6, '2026-03-29', '2026-03-29 23:59:59 Europe/London', null, '7.0000', false, 1e300],
       [7, '2026-03-29', '2026-03-29 08:00:00 Europe/London', 'Zürich — 東京 — مرحبا — 🚀', '1.0000', true, 0],
@@ -61,10 +79,19 @@ describe('eod-report run (real PostgreSQL, OpenSSH sshd, s3rver; CLI as a child 
     expect(status.code).toBe(0);
     const [timeline] = JSON.parse(status.stdout);
     expect(timeline.summary.state).toBe('complete');
-    const byStatus = Object.fromEntries(timeline.events.map((e: { status: string; facts: object }) => [e.status, e.facts]));
+    const byStatus = Object.fromEntries(
+      timeline.events.map((e: { status: string; facts: object }) => [e.status, e.facts]),
+    );
     expect(byStatus.ROWS_CREATED).toMatchObject({ rows: 9, bytes: delivered.file.length });
-    expect(byStatus.REPORT_SUBMITTED).toMatchObject({ remotePath: path.join(fx.sftpDir, 'eod_20260329.csv'), alreadyPresent: false });
-    expect(byStatus.REPORT_ARCHIVED).toMatchObject({ bucket: fx.bucket, key: 'eod/2026/03/eod_20260329.csv', alreadyPresent: false });
+    expect(byStatus.REPORT_SUBMITTED).toMatchObject({
+      remotePath: path.join(fx.sftpDir, 'eod_20260329.csv'),
+      alreadyPresent: false,
+    });
+    expect(byStatus.REPORT_ARCHIVED).toMatchObject({
+      bucket: fx.bucket,
+      key: 'eod/2026/03/eod_20260329.csv',
+      alreadyPresent: false,
+    });
     const text = await runCli(['status', '--config', config, '--date', '2026-03-29'], fx.env);
     expect(text.stdout).toMatch(/COMPLETE/);
     expect(text.stdout).toMatch(/REPORT_ARCHIVED .* s3:\/\//);
@@ -128,7 +155,10 @@ describe('eod-report run (real PostgreSQL, OpenSSH sshd, s3rver; CLI as a child 
     expect(impossible.stderr).toMatch(/--date: "2026-02-30" is not a calendar date; expected YYYY-MM-DD/);
     const word = await runCli(['run', '--config', config, '--date', 'yesterday'], fx.env);
     expect(word.code).toBe(2);
-    const unknown = await runCli(['run', '--config', config, '--report', 'nope', '--date', '2026-01-01'], fx.env);
+    const unknown = await runCli(
+      ['run', '--config', config, '--report', 'nope', '--date', '2026-01-01'],
+      fx.env,
+    );
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/--report: unknown report "nope"; configured: eod-tx/);
   });
@@ -143,30 +173,45 @@ describe('eod-report run (real PostgreSQL, OpenSSH sshd, s3rver; CLI as a child 
     ).rows as { status: string; failure_details: string | null; facts: Record<string, unknown> }[];
 
   it('a failing query records ROWS_CREATION_FAILURE per attempt, exits 1 and delivers nothing', async () => {
-    const bad = await fx.writeConfig({ report: { query: 'SELECT no_such_column FROM transactions WHERE booked_on = $1::date' } });
+    const bad = await fx.writeConfig({
+      report: { query: 'SELECT no_such_column FROM transactions WHERE booked_on = $1::date' },
+    });
     const result = await runCli(['run', '--config', bad, '--date', '2026-02-01'], fx.env);
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/rows failed .*no_such_column/);
     const events = await eventsOf('2026-02-01');
-    expect(events.map((e) => e.status)).toEqual(['STARTED', 'ROWS_CREATION_FAILURE', 'ROWS_CREATION_FAILURE']);
+    expect(events.map((e) => e.status)).toEqual([
+      'STARTED',
+      'ROWS_CREATION_FAILURE',
+      'ROWS_CREATION_FAILURE',
+    ]);
     expect(events[1]?.failure_details).toMatch(/no_such_column/);
     expect((await readdir(fx.sftpDir)).filter((n) => n.includes('20260201'))).toEqual([]);
     expect((await fx.listObjects()).filter((k) => k.includes('20260201'))).toEqual([]);
   });
 
   it('a missing SFTP directory fails the submission clearly; nothing is archived', async () => {
-    const bad = await fx.writeConfig({ report: { sftp: { ...(fx.baseReport().sftp as object), directory: '/no/such/inbox' }, query: QUERY } });
+    const bad = await fx.writeConfig({
+      report: { sftp: { ...(fx.baseReport().sftp as object), directory: '/no/such/inbox' }, query: QUERY },
+    });
     const result = await runCli(['run', '--config', bad, '--date', '2026-02-02'], fx.env);
     expect(result.code).toBe(1);
     const events = await eventsOf('2026-02-02');
-    expect(events.map((e) => e.status)).toEqual(['STARTED', 'ROWS_CREATED', 'REPORT_SUBMISSION_FAILURE', 'REPORT_SUBMISSION_FAILURE']);
+    expect(events.map((e) => e.status)).toEqual([
+      'STARTED',
+      'ROWS_CREATED',
+      'REPORT_SUBMISSION_FAILURE',
+      'REPORT_SUBMISSION_FAILURE',
+    ]);
     expect(events[2]?.failure_details).toMatch(/\/no\/such\/inbox/);
     expect((await fx.listObjects()).filter((k) => k.includes('20260202'))).toEqual([]);
   });
 
   it('a host key that does not match the pin is refused, showing the offered fingerprint', async () => {
     const wrong = `SHA256:${'A'.repeat(43)}`;
-    const bad = await fx.writeConfig({ report: { sftp: { ...(fx.baseReport().sftp as object), hostKeySha256: wrong }, query: QUERY } });
+    const bad = await fx.writeConfig({
+      report: { sftp: { ...(fx.baseReport().sftp as object), hostKeySha256: wrong }, query: QUERY },
+    });
     const result = await runCli(['run', '--config', bad, '--date', '2026-02-03'], fx.env);
     expect(result.code).toBe(1);
     const events = await eventsOf('2026-02-03');
@@ -189,7 +234,9 @@ describe('eod-report run (real PostgreSQL, OpenSSH sshd, s3rver; CLI as a child 
   });
 
   it('a missing bucket fails the archive after a successful submission', async () => {
-    const bad = await fx.writeConfig({ report: { s3: { ...(fx.baseReport().s3 as object), bucket: 'no-such-bucket-eod' }, query: QUERY } });
+    const bad = await fx.writeConfig({
+      report: { s3: { ...(fx.baseReport().s3 as object), bucket: 'no-such-bucket-eod' }, query: QUERY },
+    });
     const result = await runCli(['run', '--config', bad, '--date', '2026-02-05'], fx.env);
     expect(result.code).toBe(1);
     const events = await eventsOf('2026-02-05');
@@ -204,6 +251,11 @@ describe('eod-report run (real PostgreSQL, OpenSSH sshd, s3rver; CLI as a child 
     // The next run with the bucket fixed archives without submitting again.
     const fixed = await runCli(['run', '--config', config, '--date', '2026-02-05'], fx.env);
     expect(fixed.code, fixed.stderr).toBe(0);
-    await expectInvariants(fx, { report: 'eod-tx', date: '2026-02-05', fileName: 'eod_20260205.csv', key: 'eod/2026/02/eod_20260205.csv' });
+    await expectInvariants(fx, {
+      report: 'eod-tx',
+      date: '2026-02-05',
+      fileName: 'eod_20260205.csv',
+      key: 'eod/2026/02/eod_20260205.csv',
+    });
   });
 });

@@ -26,30 +26,51 @@ describe('nextStep', () => {
   });
   it('retries a failed step rather than skipping it', () => {
     expect(nextStep(events('STARTED', 'ROWS_CREATION_FAILURE'))).toEqual({ kind: 'step', step: 'rows' });
-    expect(nextStep(events('STARTED', 'ROWS_CREATED', 'REPORT_SUBMISSION_FAILURE'))).toEqual({ kind: 'step', step: 'submit' });
+    expect(nextStep(events('STARTED', 'ROWS_CREATED', 'REPORT_SUBMISSION_FAILURE'))).toEqual({
+      kind: 'step',
+      step: 'submit',
+    });
   });
   it('archives only after submission', () => {
     expect(nextStep(events('STARTED', 'ROWS_CREATED'))).toEqual({ kind: 'step', step: 'submit' });
-    expect(nextStep(events('STARTED', 'ROWS_CREATED', 'REPORT_SUBMITTED'))).toEqual({ kind: 'step', step: 'archive' });
-    expect(nextStep(events('STARTED', 'ROWS_CREATED', 'REPORT_SUBMITTED', 'REPORT_ARCHIVING_FAILURE', 'STARTED'))).toEqual({
+    expect(nextStep(events('STARTED', 'ROWS_CREATED', 'REPORT_SUBMITTED'))).toEqual({
+      kind: 'step',
+      step: 'archive',
+    });
+    expect(
+      nextStep(events('STARTED', 'ROWS_CREATED', 'REPORT_SUBMITTED', 'REPORT_ARCHIVING_FAILURE', 'STARTED')),
+    ).toEqual({
       kind: 'step',
       step: 'archive',
     });
   });
   it('is done when all three successes exist, whatever happened in between', () => {
     expect(
-      nextStep(events('STARTED', 'ROWS_CREATED', 'STARTED', 'REPORT_SUBMISSION_FAILURE', 'REPORT_SUBMITTED', 'REPORT_ARCHIVED')),
+      nextStep(
+        events(
+          'STARTED',
+          'ROWS_CREATED',
+          'STARTED',
+          'REPORT_SUBMISSION_FAILURE',
+          'REPORT_SUBMITTED',
+          'REPORT_ARCHIVED',
+        ),
+      ),
     ).toEqual({ kind: 'done' });
   });
   it('refuses a log where a later step succeeded before an earlier one', () => {
     expect(() => nextStep(events('STARTED', 'REPORT_SUBMITTED'))).toThrow(/inconsistent/);
-    expect(() => nextStep(events('ROWS_CREATED', 'REPORT_ARCHIVED'))).toThrow(/REPORT_ARCHIVED recorded before REPORT_SUBMITTED/);
+    expect(() => nextStep(events('ROWS_CREATED', 'REPORT_ARCHIVED'))).toThrow(
+      /REPORT_ARCHIVED recorded before REPORT_SUBMITTED/,
+    );
   });
 });
 
 describe('summarizeProcess', () => {
   it('reports failed, in-progress and complete', () => {
-    expect(summarizeProcess(events('STARTED', 'ROWS_CREATED', 'REPORT_SUBMISSION_FAILURE')).state).toBe('failed');
+    expect(summarizeProcess(events('STARTED', 'ROWS_CREATED', 'REPORT_SUBMISSION_FAILURE')).state).toBe(
+      'failed',
+    );
     expect(summarizeProcess(events('STARTED', 'ROWS_CREATED')).state).toBe('in-progress');
     const done = summarizeProcess(events('STARTED', 'ROWS_CREATED', 'REPORT_SUBMITTED', 'REPORT_ARCHIVED'));
     expect(done.state).toBe('complete');

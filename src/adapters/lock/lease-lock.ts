@@ -39,11 +39,21 @@ export class LeaseLock implements Lock {
           lastRenewed = performance.now();
           return;
         }
-        lost.abort(new EodError('LEASE_LOST', `lock "${name}" was taken over or lapsed (fencing token ${token})`, { name, token }));
+        lost.abort(
+          new EodError('LEASE_LOST', `lock "${name}" was taken over or lapsed (fencing token ${token})`, {
+            name,
+            token,
+          }),
+        );
       } catch (error) {
         this.options.onRenewError?.(error);
         if (performance.now() - lastRenewed >= atMostForMs) {
-          lost.abort(new EodError('LEASE_LOST', `lock "${name}" could not be renewed for ${atMostForMs} ms`, { name, token }));
+          lost.abort(
+            new EodError('LEASE_LOST', `lock "${name}" could not be renewed for ${atMostForMs} ms`, {
+              name,
+              token,
+            }),
+          );
         }
       }
     };
@@ -58,7 +68,12 @@ export class LeaseLock implements Lock {
       assertHeld: async () => {
         if (lost.signal.aborted) throw lost.signal.reason;
         if (await fenceHolds(this.pool, fence)) return;
-        lost.abort(new EodError('LEASE_LOST', `lock "${name}" is no longer ours (fencing token ${token})`, { name, token }));
+        lost.abort(
+          new EodError('LEASE_LOST', `lock "${name}" is no longer ours (fencing token ${token})`, {
+            name,
+            token,
+          }),
+        );
         throw lost.signal.reason;
       },
       release: async () => {

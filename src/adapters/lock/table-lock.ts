@@ -24,7 +24,10 @@ export class TableLock implements Lock {
   constructor(private readonly options: TableLockOptions) {}
 
   async tryAcquire(_name: string): Promise<HeldLock | null> {
-    const client = new pg.Client({ connectionString: this.options.url, application_name: this.options.applicationName });
+    const client = new pg.Client({
+      connectionString: this.options.url,
+      application_name: this.options.applicationName,
+    });
     const lost = new AbortController();
     client.on('error', (error) => {
       lost.abort(new EodError('LEASE_LOST', `table lock connection failed: ${error.message}`));
@@ -32,7 +35,9 @@ export class TableLock implements Lock {
     await client.connect();
     try {
       await client.query('BEGIN');
-      await client.query(`SELECT set_config('idle_in_transaction_session_timeout', $1, true)`, [String(this.options.atMostForMs)]);
+      await client.query(`SELECT set_config('idle_in_transaction_session_timeout', $1, true)`, [
+        String(this.options.atMostForMs),
+      ]);
       await client.query('LOCK TABLE end_of_day_reporting_run_lock IN ACCESS EXCLUSIVE MODE NOWAIT');
     } catch (error) {
       await client.end().catch(() => undefined);
@@ -50,7 +55,8 @@ export class TableLock implements Lock {
     }, this.options.keepAliveEveryMs);
     let released = false;
     client.on('end', () => {
-      if (!released && !lost.signal.aborted) lost.abort(new EodError('LEASE_LOST', 'table lock connection closed'));
+      if (!released && !lost.signal.aborted)
+        lost.abort(new EodError('LEASE_LOST', 'table lock connection closed'));
     });
     const fence = { kind: 'table', holderPid } as const;
 

@@ -35,9 +35,17 @@ export async function readMigrations(dir: URL = MIGRATIONS_DIR): Promise<Migrati
     const sql = await readFile(new URL(file, dir), 'utf8');
     const version = Number(match[1]);
     if (version !== migrations.length + 1) {
-      throw new EodError('MIGRATION_FAILED', `migration ${file} breaks the sequence: expected number ${migrations.length + 1}`);
+      throw new EodError(
+        'MIGRATION_FAILED',
+        `migration ${file} breaks the sequence: expected number ${migrations.length + 1}`,
+      );
     }
-    migrations.push({ version, name: match[2] as string, sql, sha256: createHash('sha256').update(sql).digest('hex') });
+    migrations.push({
+      version,
+      name: match[2] as string,
+      sql,
+      sha256: createHash('sha256').update(sql).digest('hex'),
+    });
   }
   return migrations;
 }
@@ -79,11 +87,10 @@ export async function migrate(client: pg.ClientBase, migrations?: Migration[]): 
     const applied: Migration[] = [];
     for (const migration of known) {
       if (done.has(migration.version)) continue;
-      await client.query('INSERT INTO end_of_day_reporting_migrations (version, name, sha256) VALUES ($1, $2, $3)', [
-        migration.version,
-        migration.name,
-        migration.sha256,
-      ]);
+      await client.query(
+        'INSERT INTO end_of_day_reporting_migrations (version, name, sha256) VALUES ($1, $2, $3)',
+        [migration.version, migration.name, migration.sha256],
+      );
       try {
         await client.query(migration.sql);
       } catch (error) {

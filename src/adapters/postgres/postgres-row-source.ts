@@ -56,9 +56,21 @@ export class PostgresRowSource implements RowSource {
         { signal: request.signal },
       );
       measured.rows = copy.rowCount;
-      const facts: CaptureFacts = { ...request.facts, ...measured, sha256: hash.digest('hex'), columns, settings };
+      const facts: CaptureFacts = {
+        ...request.facts,
+        ...measured,
+        sha256: hash.digest('hex'),
+        columns,
+        settings,
+      };
       await this.failpoint('rows.before-commit');
-      const event = await appendFencedEvent(client, this.instanceId, request.processId, { status: 'ROWS_CREATED', facts }, request.fence);
+      const event = await appendFencedEvent(
+        client,
+        this.instanceId,
+        request.processId,
+        { status: 'ROWS_CREATED', facts },
+        request.fence,
+      );
       await client.query('COMMIT');
       return { rows: facts.rows, bytes: facts.bytes, sha256: facts.sha256, event };
     } catch (error) {

@@ -53,18 +53,26 @@ export async function appendFencedEvent(
     );
   } catch (error) {
     if (sqlState(error) === SQLSTATE.UNIQUE_VIOLATION) {
-      throw new EodError('LEASE_LOST', `${event.status} is already recorded for process ${processId} by another holder`, {
-        processId,
-        status: event.status,
-      });
+      throw new EodError(
+        'LEASE_LOST',
+        `${event.status} is already recorded for process ${processId} by another holder`,
+        {
+          processId,
+          status: event.status,
+        },
+      );
     }
     throw error;
   }
   if (!written) {
-    throw new EodError('LEASE_LOST', `lock lost: ${event.status} for process ${processId} was not recorded (fence refused)`, {
-      processId,
-      status: event.status,
-    });
+    throw new EodError(
+      'LEASE_LOST',
+      `lock lost: ${event.status} for process ${processId} was not recorded (fence refused)`,
+      {
+        processId,
+        status: event.status,
+      },
+    );
   }
   return written;
 }

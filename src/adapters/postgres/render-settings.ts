@@ -35,8 +35,8 @@ export function renderSettings(timezone: string): RenderSettings {
 export async function applyRenderSettings(client: pg.ClientBase, settings: RenderSettings): Promise<void> {
   const names = Object.keys(settings);
   const values = Object.values(settings);
-  await client.query('SELECT set_config(name, value, true) FROM unnest($1::text[], $2::text[]) AS s(name, value)', [
-    names,
-    values,
-  ]);
+  await client.query(
+    'SELECT set_config(name, value, true) FROM unnest($1::text[], $2::text[]) AS s(name, value)',
+    [names, values],
+  );
 }

@@ -35,7 +35,12 @@ function checksFor(config: Config): Check[] {
           const client = await pool.connect();
           try {
             const [actual, expected] = [await schemaVersion(client), (await readMigrations()).length];
-            const note = actual === expected ? '' : actual < expected ? ' — run `eod-report migrate`' : ' — newer than this eod-report';
+            const note =
+              actual === expected
+                ? ''
+                : actual < expected
+                  ? ' — run `eod-report migrate`'
+                  : ' — newer than this eod-report';
             if (actual !== expected) throw new Error(`schema at migration ${actual} of ${expected}${note}`);
             return `${describeDatabase(url)} (schema at migration ${actual})`;
           } finally {
@@ -74,7 +79,10 @@ export async function checkCommand(io: Io, options: GlobalOptions): Promise<numb
       println(io.stdout, `ok     ${check.name}: ${redactSecrets(detail, loaded.secrets)}`);
     } catch (thrown) {
       failed++;
-      println(io.stdout, `FAILED ${check.name}: ${redactSecrets(coerceError(thrown).message, loaded.secrets)}`);
+      println(
+        io.stdout,
+        `FAILED ${check.name}: ${redactSecrets(coerceError(thrown).message, loaded.secrets)}`,
+      );
     }
   }
   return failed === 0 ? EXIT.OK : EXIT.FAILED;

@@ -8,7 +8,8 @@ export async function migrateCommand(io: Io, options: GlobalOptions): Promise<nu
   if (result.applied.length === 0) {
     println(io.stdout, `schema is up to date (migration ${result.current})`);
   } else {
-    for (const m of result.applied) println(io.stdout, `applied ${String(m.version).padStart(4, '0')}_${m.name}`);
+    for (const m of result.applied)
+      println(io.stdout, `applied ${String(m.version).padStart(4, '0')}_${m.name}`);
     println(io.stdout, `schema is at migration ${result.current}`);
   }
   return EXIT.OK;

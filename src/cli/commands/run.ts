@@ -1,7 +1,7 @@
+import { type RunOutcome, runReport } from '../../app/run-report.js';
 import type { ReportConfig } from '../../config/schema.js';
 import { EodError, EXIT } from '../../core/errors.js';
 import { isCalendarDate, previousLocalDate } from '../../core/report-date.js';
-import { type RunOutcome, runReport } from '../../app/run-report.js';
 import { appFor, type GlobalOptions, loadFor, loggerFor } from '../context.js';
 import { type Io, println } from '../io.js';
 
@@ -14,14 +14,20 @@ export function selectReports(reports: readonly ReportConfig[], name: string | u
   if (name === undefined) return [...reports];
   const found = reports.find((r) => r.name === name);
   if (!found) {
-    throw new EodError('USAGE', `--report: unknown report "${name}"; configured: ${reports.map((r) => r.name).join(', ')}`);
+    throw new EodError(
+      'USAGE',
+      `--report: unknown report "${name}"; configured: ${reports.map((r) => r.name).join(', ')}`,
+    );
   }
   return [found];
 }
 
 export function checkDateOption(date: string | undefined): string | undefined {
   if (date !== undefined && !isCalendarDate(date)) {
-    throw new EodError('USAGE', `--date: "${date}" is not a calendar date; expected YYYY-MM-DD (e.g. 2026-02-28)`);
+    throw new EodError(
+      'USAGE',
+      `--date: "${date}" is not a calendar date; expected YYYY-MM-DD (e.g. 2026-02-28)`,
+    );
   }
   return date;
 }
@@ -40,7 +46,8 @@ export async function runCommand(io: Io, options: RunOptions, signal: AbortSigna
       outcomes.push(outcome);
       printOutcome(io, outcome, reportDate);
     }
-    if (outcomes.some((o) => o.kind === 'ran' && o.dates.some((d) => d.kind === 'failed'))) return EXIT.FAILED;
+    if (outcomes.some((o) => o.kind === 'ran' && o.dates.some((d) => d.kind === 'failed')))
+      return EXIT.FAILED;
     if (outcomes.some((o) => o.kind === 'lock-held')) return EXIT.LOCK_HELD;
     return EXIT.OK;
   } finally {
@@ -55,9 +62,15 @@ function printOutcome(io: Io, outcome: RunOutcome, date: string): void {
   }
   for (const d of outcome.dates) {
     if (d.kind === 'done') {
-      println(io.stdout, `${outcome.report} ${d.date}: ${d.alreadyDone ? 'already complete' : 'complete'} (process ${d.processId})`);
+      println(
+        io.stdout,
+        `${outcome.report} ${d.date}: ${d.alreadyDone ? 'already complete' : 'complete'} (process ${d.processId})`,
+      );
     } else {
-      println(io.stdout, `${outcome.report} ${d.date}: ${d.step} failed (process ${d.processId}): ${d.error.message}`);
+      println(
+        io.stdout,
+        `${outcome.report} ${d.date}: ${d.step} failed (process ${d.processId}): ${d.error.message}`,
+      );
     }
   }
 }

@@ -1,4 +1,3 @@
-
 import { createPool } from '../../adapters/postgres/pool.js';
 import { listEvents } from '../../adapters/postgres/sql/events.js';
 import { listProcesses } from '../../adapters/postgres/sql/processes.js';
@@ -24,7 +23,11 @@ export async function statusCommand(io: Io, options: StatusOptions): Promise<num
   if (options.report !== undefined) selectReports(loaded.config.reports, options.report);
   const pool = createPool(databaseUrlOf(loaded.config), { max: 1, applicationName: 'eod-report status' });
   try {
-    const processes = await listProcesses(pool, { report: options.report, date, limit: Number(options.limit ?? 20) });
+    const processes = await listProcesses(pool, {
+      report: options.report,
+      date,
+      limit: Number(options.limit ?? 20),
+    });
     const events = await listEvents(
       pool,
       processes.map((p) => p.processId),
@@ -39,7 +42,10 @@ export async function statusCommand(io: Io, options: StatusOptions): Promise<num
     }
     if (timelines.length === 0) println(io.stdout, 'no process recorded for that selection');
     for (const t of timelines) {
-      println(io.stdout, `${t.report} ${t.date}  process ${t.processId}  ${t.summary.state.toUpperCase()}${t.summary.next ? ` (next: ${t.summary.next})` : ''}`);
+      println(
+        io.stdout,
+        `${t.report} ${t.date}  process ${t.processId}  ${t.summary.state.toUpperCase()}${t.summary.next ? ` (next: ${t.summary.next})` : ''}`,
+      );
       for (const e of t.events) println(io.stdout, `  ${formatEvent(e)}`);
       println(io.stdout);
     }
@@ -62,6 +68,14 @@ function formatEvent(e: RunEvent): string {
   if (f.bucket) proof.push(`s3://${f.bucket}/${f.key}${f.versionId ? ` version ${f.versionId}` : ''}`);
   if (f.alreadyPresent) proof.push('(found already in place)');
   if (e.failureDetails) proof.push(`error: ${e.failureDetails}`);
-  return [when, e.status.padEnd(26), took, (e.instanceId ?? '').padEnd(20), attempt.padEnd(10), proof.join(', ')].join('  ').trimEnd();
+  return [
+    when,
+    e.status.padEnd(26),
+    took,
+    (e.instanceId ?? '').padEnd(20),
+    attempt.padEnd(10),
+    proof.join(', '),
+  ]
+    .join('  ')
+    .trimEnd();
 }
-

@@ -13,7 +13,12 @@ export const LINE_NUMBER_COLUMN = 'eod_report_line_no';
  * is a bound parameter: CREATE TABLE AS accepts parameters over the extended protocol, where
  * COPY does not.
  */
-export async function createCapturedRows(client: pg.ClientBase, processId: string, query: string, date: string): Promise<void> {
+export async function createCapturedRows(
+  client: pg.ClientBase,
+  processId: string,
+  query: string,
+  date: string,
+): Promise<void> {
   const usesDate = /\$1(?!\d)/.test(query);
   await client.query(
     `CREATE TABLE ${capturedRowsTable(processId)} AS

@@ -24,7 +24,10 @@ export const toEvent = (row: EventRow): RunEvent => ({
   createdAt: row.created_at,
 });
 
-export async function listEvents(db: pg.ClientBase | pg.Pool, processIds: readonly string[]): Promise<RunEvent[]> {
+export async function listEvents(
+  db: pg.ClientBase | pg.Pool,
+  processIds: readonly string[],
+): Promise<RunEvent[]> {
   const { rows } = await db.query<EventRow>(
     `SELECT ${COLUMNS} FROM end_of_day_reporting_event WHERE process_id = ANY($1::bigint[]) ORDER BY event_id`,
     [processIds],
@@ -53,7 +56,13 @@ const fenceParams = (fence: Fence): unknown[] =>
 /** Inserts the event when the fence holds; returns null when it does not. */
 export async function insertFencedEvent(
   db: pg.ClientBase | pg.Pool,
-  event: { processId: string; status: Status; failureDetails: string | null; instanceId: string; facts: EventFacts },
+  event: {
+    processId: string;
+    status: Status;
+    failureDetails: string | null;
+    instanceId: string;
+    facts: EventFacts;
+  },
   fence: Fence,
 ): Promise<RunEvent | null> {
   const { rows } = await db.query<EventRow>(
@@ -61,13 +70,23 @@ export async function insertFencedEvent(
      SELECT $1::bigint, $2::end_of_day_report_status, $3, $4, $5::jsonb
      WHERE ${FENCE_SQL[fence.kind](6)}
      RETURNING ${COLUMNS}`,
-    [event.processId, event.status, event.failureDetails, event.instanceId, JSON.stringify(event.facts), ...fenceParams(fence)],
+    [
+      event.processId,
+      event.status,
+      event.failureDetails,
+      event.instanceId,
+      JSON.stringify(event.facts),
+      ...fenceParams(fence),
+    ],
   );
   return rows[0] ? toEvent(rows[0]) : null;
 }
 
 /** The fence condition alone: true while the holder still owns the lock. */
 export async function fenceHolds(db: pg.ClientBase | pg.Pool, fence: Fence): Promise<boolean> {
-  const { rows } = await db.query<{ holds: boolean }>(`SELECT ${FENCE_SQL[fence.kind](1)} AS holds`, fenceParams(fence));
+  const { rows } = await db.query<{ holds: boolean }>(
+    `SELECT ${FENCE_SQL[fence.kind](1)} AS holds`,
+    fenceParams(fence),
+  );
   return rows[0]?.holds === true;
 }

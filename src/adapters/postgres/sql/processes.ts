@@ -7,10 +7,18 @@ interface ProcessRow {
   date: string;
 }
 
-const toRef = (row: ProcessRow): ProcessRef => ({ processId: row.process_id, report: row.report, date: row.date });
+const toRef = (row: ProcessRow): ProcessRef => ({
+  processId: row.process_id,
+  report: row.report,
+  date: row.date,
+});
 
 /** One process per (report, date): the unique constraint decides between concurrent creators. */
-export async function findOrCreateProcess(db: pg.ClientBase | pg.Pool, report: string, date: string): Promise<ProcessRef> {
+export async function findOrCreateProcess(
+  db: pg.ClientBase | pg.Pool,
+  report: string,
+  date: string,
+): Promise<ProcessRef> {
   const { rows } = await db.query<ProcessRow>(
     `WITH created AS (
        INSERT INTO end_of_day_reporting (report, date) VALUES ($1, $2::date)
@@ -29,7 +37,11 @@ export async function findOrCreateProcess(db: pg.ClientBase | pg.Pool, report: s
   return again;
 }
 
-export async function findProcess(db: pg.ClientBase | pg.Pool, report: string, date: string): Promise<ProcessRef | null> {
+export async function findProcess(
+  db: pg.ClientBase | pg.Pool,
+  report: string,
+  date: string,
+): Promise<ProcessRef | null> {
   const { rows } = await db.query<ProcessRow>(
     'SELECT process_id, report, date::text AS date FROM end_of_day_reporting WHERE report = $1 AND date = $2::date',
     [report, date],

@@ -64,7 +64,9 @@ export async function listLeases(db: pg.ClientBase | pg.Pool): Promise<LeaseRow[
     locked_by: string;
     fencing_token: string;
     held: boolean;
-  }>('SELECT name, lock_until, locked_at, locked_by, fencing_token, lock_until > now() AS held FROM shedlock ORDER BY name');
+  }>(
+    'SELECT name, lock_until, locked_at, locked_by, fencing_token, lock_until > now() AS held FROM shedlock ORDER BY name',
+  );
   return rows.map((r) => ({
     name: r.name,
     lockUntil: r.lock_until,
