@@ -54,14 +54,14 @@ export async function seedTransactions(
                    ELSE ($1::date::timestamp + (g * interval '86399 seconds') / $2) AT TIME ZONE $3 END,
               'GB' || lpad((g * 7919 % 100000000)::text, 8, '0'),
               CASE WHEN g % 17 = 0 THEN NULL WHEN g % 13 = 0 THEN '' ELSE 'Counterparty ' || (g % 97) END,
-              ($4::text[])[1 + g % array_length($4::text[], 1)],
+              ($4::text[])[(1 + g % array_length($4::text[], 1))::int],
               CASE WHEN g % 11 = 0 THEN -((g * 104729) % 1000000000)::numeric / 100
                    WHEN g % 29 = 0 THEN 9999999999999999.9999
                    ELSE ((g * 7919) % 100000000)::numeric / 10000 END,
-              (ARRAY['GBP', 'EUR', 'USD', 'CHF', 'JPY'])[1 + g % 5],
+              (ARRAY['GBP', 'EUR', 'USD', 'CHF', 'JPY'])[(1 + g % 5)::int],
               CASE WHEN g % 19 = 0 THEN NULL ELSE g % 3 <> 0 END,
               CASE WHEN g % 23 = 0 THEN NULL ELSE 1 + (g % 1000) / 3.0 END
-       FROM generate_series(1, $2::int) AS g`,
+       FROM generate_series(1::bigint, $2::bigint) AS g`,
       [date, options.perDay, options.timezone, DESCRIPTIONS],
     );
   }

@@ -399,16 +399,16 @@ describe('SftpDelivery against OpenSSH sshd', () => {
     expect(error.message).toContain('No such file');
   });
 
-  it('names the path and "Permission denied" when the directory is not writable', async (context) => {
+  it('names the path and "Permission denied" when the directory is not writable', async () => {
     // The sshd session runs as root here, and root ignores mode bits (chmod 0555 would not
     // stop it). An immutable directory (chattr +i) refuses even root with EPERM, which
     // OpenSSH reports as SSH_FX_PERMISSION_DENIED: the server's real answer, not a simulation.
     const directory = await freshDirectory();
     try {
       execFileSync('chattr', ['+i', directory], { stdio: 'ignore' });
-    } catch {
-      context.skip(
-        'chattr +i is not available on this file system; cannot make a directory unwritable for root',
+    } catch (error) {
+      throw new Error(
+        `chattr +i failed (${(error as Error).message}): this test needs a file system with immutable files (ext4, xfs) and the chattr command (Debian package e2fsprogs) to make a directory unwritable for root`,
       );
     }
     try {

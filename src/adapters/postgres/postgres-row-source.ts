@@ -33,6 +33,7 @@ export class PostgresRowSource implements RowSource {
   ) {}
 
   async capture(request: CaptureRequest) {
+    const started = performance.now();
     const client = await this.pool.connect();
     let broken = false;
     try {
@@ -62,6 +63,7 @@ export class PostgresRowSource implements RowSource {
         sha256: hash.digest('hex'),
         columns,
         settings,
+        durationMs: Math.round(performance.now() - started),
       };
       await this.failpoint('rows.before-commit');
       const event = await appendFencedEvent(
