@@ -68,6 +68,8 @@ export interface CaptureRequest {
   fence: Fence;
   facts: EventFacts;
   signal?: AbortSignal;
+  /** Called as the CSV is rendered, with the bytes so far. */
+  onBytes?: (bytes: number) => void;
 }
 
 export interface RowSource {

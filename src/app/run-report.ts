@@ -16,11 +16,13 @@ import type {
   HeldLock,
   Lock,
   ProcessRef,
+  ReportContent,
   RowSource,
   RunStore,
 } from '../ports.js';
 import type { Failpoint } from './failpoints.js';
 import type { RunObserver, StepContext } from './observer.js';
+import { type ProgressListener, trackContent } from './progress.js';
 
 export interface RunDependencies {
   store: RunStore;
@@ -33,6 +35,8 @@ export interface RunDependencies {
   observer: RunObserver;
   failpoint: Failpoint;
   random?: () => number;
+  /** Bytes moved so far by a long step (the TTY progress line of `run`). */
+  progress?: ProgressListener;
 }
 
 export type DateOutcome =
@@ -211,6 +215,20 @@ type StepRunner = (
   base: { attempt: number; startedAt: string },
 ) => Promise<Record<string, unknown>>;
 
+function tracked(
+  deps: RunDependencies,
+  report: ReportConfig,
+  process: ProcessRef,
+  step: Step,
+  content: ReportContent,
+) {
+  const { progress } = deps;
+  if (!progress) return content;
+  return trackContent(content, (bytes) =>
+    progress({ report: report.name, date: process.date, step, bytes, totalBytes: content.bytes }),
+  );
+}
+
 const elapsedSince = (startedAt: string, deps: RunDependencies) =>
   deps.clock.now().getTime() - Date.parse(startedAt);
 
@@ -224,6 +242,7 @@ const STEP_RUNNERS: Record<Step, StepRunner> = {
       fence: held.fence,
       facts: { ...base },
       signal,
+      onBytes: (bytes) => deps.progress?.({ report: report.name, date: process.date, step: 'rows', bytes }),
     });
     await deps.failpoint('rows.after-commit');
     return { rows: captured.rows, bytes: captured.bytes, sha256: captured.sha256 };
@@ -231,7 +250,7 @@ const STEP_RUNNERS: Record<Step, StepRunner> = {
 
   async submit(deps, report, process, held, signal, base) {
     const fileName = renderFileName(report.fileName, { date: process.date, report: report.name });
-    const content = await deps.rows.content(process.processId);
+    const content = tracked(deps, report, process, 'submit', await deps.rows.content(process.processId));
     await held.assertHeld();
     const delivery = deps.deliveryFor(report);
     try {
@@ -256,7 +275,7 @@ const STEP_RUNNERS: Record<Step, StepRunner> = {
   async archive(deps, report, process, held, signal, base) {
     const values = { date: process.date, report: report.name };
     const key = renderKeyPrefix(report.s3.prefix, values) + renderFileName(report.fileName, values);
-    const content = await deps.rows.content(process.processId);
+    const content = tracked(deps, report, process, 'archive', await deps.rows.content(process.processId));
     await held.assertHeld();
     const receipt = await deps.archiveFor(report).store(key, content, signal);
     await deps.failpoint('archive.before-event');

@@ -51,6 +51,7 @@ export class PostgresRowSource implements RowSource {
           write(chunk: Buffer, _encoding, callback) {
             measured.bytes += chunk.length;
             hash.update(chunk);
+            request.onBytes?.(measured.bytes);
             callback();
           },
         }),

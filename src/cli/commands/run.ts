@@ -1,3 +1,4 @@
+import { terminalProgress } from '../../app/progress.js';
 import { type RunOutcome, runReport } from '../../app/run-report.js';
 import type { ReportConfig } from '../../config/schema.js';
 import { EodError, EXIT } from '../../core/errors.js';
@@ -38,11 +39,14 @@ export async function runCommand(io: Io, options: RunOptions, signal: AbortSigna
   const reports = selectReports(loaded.config.reports, options.report);
   const logger = loggerFor(io, loaded);
   const app = await appFor(io, loaded, logger);
+  const progress = io.stderr.isTTY ? terminalProgress(io.stderr) : undefined;
+  const deps = progress ? { ...app.deps, progress: progress.listener } : app.deps;
   try {
     const outcomes: RunOutcome[] = [];
     for (const report of reports) {
       const reportDate = date ?? previousLocalDate(new Date(), report.timezone);
-      const outcome = await runReport(app.deps, report, [reportDate], signal);
+      const outcome = await runReport(deps, report, [reportDate], signal);
+      progress?.clear();
       outcomes.push(outcome);
       printOutcome(io, outcome, reportDate);
     }

@@ -1,0 +1,72 @@
+import { PassThrough } from 'node:stream';
+import type { Step } from '../core/events.js';
+import type { ReportContent } from '../ports.js';
+
+export interface Progress {
+  report: string;
+  date: string;
+  step: Step;
+  bytes: number;
+  totalBytes?: number;
+}
+
+export type ProgressListener = (progress: Progress) => void;
+
+/** The same content, reporting how many bytes each read of it has passed on so far. */
+export function trackContent(content: ReportContent, onBytes: (bytes: number) => void): ReportContent {
+  return {
+    rows: content.rows,
+    bytes: content.bytes,
+    sha256: content.sha256,
+    open: () => {
+      const source = content.open();
+      let seen = 0;
+      const counted = new PassThrough({ highWaterMark: 1024 * 1024 });
+      counted.on('data', (chunk: Buffer) => {
+        seen += chunk.length;
+        onBytes(seen);
+      });
+      source.on('error', (error) => counted.destroy(error));
+      counted.on('close', () => {
+        if (!source.destroyed) source.destroy();
+      });
+      return source.pipe(counted);
+    },
+  };
+}
+
+/**
+ * One self-rewriting line on a terminal: step, bytes, share of the total and rate, at most four
+ * times a second. Used by `run` when stderr is a TTY; logs are unaffected.
+ */
+export function terminalProgress(stream: NodeJS.WritableStream): {
+  listener: ProgressListener;
+  clear(): void;
+} {
+  let last = 0;
+  let started = { key: '', at: 0 };
+  let shown = false;
+  const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+  return {
+    listener: (p) => {
+      const key = `${p.report}/${p.date}/${p.step}`;
+      const now = performance.now();
+      if (started.key !== key) started = { key, at: now };
+      const done = p.totalBytes !== undefined && p.bytes >= p.totalBytes;
+      if (now - last < 250 && !done) return;
+      last = now;
+      const seconds = Math.max(0.001, (now - started.at) / 1000);
+      const share = p.totalBytes
+        ? ` of ${mib(p.totalBytes)} (${Math.floor((100 * p.bytes) / p.totalBytes)}%)`
+        : '';
+      stream.write(
+        `\r\x1b[K${p.report} ${p.date} ${p.step}: ${mib(p.bytes)}${share}, ${(p.bytes / 1024 / 1024 / seconds).toFixed(1)} MiB/s`,
+      );
+      shown = true;
+    },
+    clear: () => {
+      if (shown) stream.write('\r\x1b[K');
+      shown = false;
+    },
+  };
+}

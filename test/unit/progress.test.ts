@@ -1,0 +1,48 @@
+import { createHash } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { terminalProgress, trackContent } from '../../src/app/progress.js';
+import { memoryContent } from '../helpers/memory-content.js';
+
+describe('progress', () => {
+  it('counts the bytes of each read without changing them', async () => {
+    const data = Buffer.alloc(300_000, 7);
+    const seen: number[] = [];
+    const content = trackContent(memoryContent(data), (bytes) => seen.push(bytes));
+    const chunks: Buffer[] = [];
+    for await (const chunk of content.open()) chunks.push(chunk as Buffer);
+    const copy = Buffer.concat(chunks);
+    expect(createHash('sha256').update(copy).digest('hex')).toBe(content.sha256);
+    expect(seen.at(-1)).toBe(data.length);
+    expect(seen).toEqual([...seen].sort((a, b) => a - b));
+  });
+
+  it('draws one rewriting line with the share and the rate, and clears it', () => {
+    let out = '';
+    const stream = new Writable({
+      write(chunk, _e, cb) {
+        out += chunk.toString();
+        cb();
+      },
+    });
+    const { listener, clear } = terminalProgress(stream);
+    listener({
+      report: 'r',
+      date: '2026-01-01',
+      step: 'submit',
+      bytes: 50 * 1024 * 1024,
+      totalBytes: 100 * 1024 * 1024,
+    });
+    expect(out).toMatch(/^\r\x1b\[Kr 2026-01-01 submit: 50\.0 MiB of 100\.0 MiB \(50%\), [\d.]+ MiB\/s$/);
+    listener({
+      report: 'r',
+      date: '2026-01-01',
+      step: 'submit',
+      bytes: 100 * 1024 * 1024,
+      totalBytes: 100 * 1024 * 1024,
+    });
+    expect(out).toMatch(/\(100%\)/);
+    clear();
+    expect(out.endsWith('\r\x1b[K')).toBe(true);
+  });
+});
