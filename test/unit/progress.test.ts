@@ -33,6 +33,7 @@ describe('progress', () => {
       bytes: 50 * 1024 * 1024,
       totalBytes: 100 * 1024 * 1024,
     });
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the terminal's erase-line sequence is the point
     expect(out).toMatch(/^\r\x1b\[Kr 2026-01-01 submit: 50\.0 MiB of 100\.0 MiB \(50%\), [\d.]+ MiB\/s$/);
     listener({
       report: 'r',
