@@ -277,6 +277,18 @@ export const configSchema = z
           .describe('healthchecks-style base URL: pinged at /start, on success, at /fail.'),
       })
       .prefault({}),
+    serve: z
+      .strictObject({
+        shutdownGrace: duration(
+          'On SIGTERM, time the running step gets to finish before it is stopped at a safe point.',
+        ).prefault('30s'),
+        retryFailedAfter: duration(
+          'First delay before `serve` retries a failed day (doubles per failure, with jitter).',
+        ).prefault('1m'),
+        retryFailedAtMost: duration('Upper bound of that delay.').prefault('30m'),
+        statusDays: z.number().int().min(1).max(366).default(30).describe('Days per report on the status page.'),
+      })
+      .prefault({}),
     log: z
       .strictObject({
         level: z
