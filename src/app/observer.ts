@@ -15,6 +15,7 @@ export interface RunObserver {
   stepFailed(context: StepContext, durationMs: number, error: Error, willRetry: boolean): void;
   lockContended?(report: string): void;
   lockAcquired?(report: string): void;
+  lockReleased?(report: string): void;
 }
 
 export const silentObserver: RunObserver = {
@@ -40,6 +41,9 @@ export function combineObservers(...observers: RunObserver[]): RunObserver {
     },
     lockAcquired: (r) => {
       for (const o of observers) o.lockAcquired?.(r);
+    },
+    lockReleased: (r) => {
+      for (const o of observers) o.lockReleased?.(r);
     },
   };
 }

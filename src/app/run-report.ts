@@ -102,6 +102,7 @@ export async function runReport(
     }
   } finally {
     await held.release();
+    deps.observer.lockReleased?.(report.name);
   }
   return { kind: 'ran', report: report.name, dates: outcomes };
 }

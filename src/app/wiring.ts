@@ -18,7 +18,6 @@ import type { Config, ReportConfig } from '../config/schema.js';
 import type { Archive, Lock } from '../ports.js';
 import type { Failpoint } from './failpoints.js';
 import { logObserver } from './log-observer.js';
-import { combineObservers, type RunObserver } from './observer.js';
 import type { RunDependencies } from './run-report.js';
 
 export interface App {
@@ -43,7 +42,7 @@ export function databaseUrlOf(config: Config): string {
 
 export function createApp(
   loaded: LoadedConfig,
-  options: { logger: Logger; failpoint: Failpoint; instanceId: string; observers?: RunObserver[] },
+  options: { logger: Logger; failpoint: Failpoint; instanceId: string },
 ): App {
   const { config } = loaded;
   const { instanceId } = options;
@@ -91,7 +90,7 @@ export function createApp(
       initialDelayMs: config.retry.initialDelay,
       maxDelayMs: config.retry.maxDelay,
     },
-    observer: combineObservers(logObserver(logger), ...(options.observers ?? [])),
+    observer: logObserver(logger),
     failpoint,
   };
 

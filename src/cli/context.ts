@@ -41,7 +41,7 @@ export async function appFor(io: Io, loaded: LoadedConfig, logger: Logger): Prom
   }
 }
 
-async function assertSchemaCurrent(app: App): Promise<void> {
+export async function assertSchemaCurrent(app: App): Promise<void> {
   const expected = (await readMigrations()).length;
   const client = await app.pool.connect();
   try {

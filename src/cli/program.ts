@@ -72,6 +72,16 @@ export async function main(argv: readonly string[], io: Io, signal: AbortSignal)
     .addHelpText('after', '\nExit codes: 0 all ok, 1 a check failed, 2 bad config.')
     .action(action(async () => (await import('./commands/check.js')).checkCommand(io, globals())));
   program
+    .command('serve')
+    .description(
+      'run the scheduler, catch up missed days, and serve /metrics, /healthz, /api/runs and the status page',
+    )
+    .addHelpText(
+      'after',
+      '\nRuns until SIGTERM or SIGINT, then stops gracefully (serve.shutdownGrace) and exits 0.',
+    )
+    .action(action(async () => (await import('./commands/serve.js')).serveCommand(io, globals(), signal)));
+  program
     .command('demo')
     .description(
       'run the whole pipeline on embedded PostgreSQL, SFTP and S3 servers; nothing to install or configure',

@@ -286,7 +286,20 @@ export const configSchema = z
           'First delay before `serve` retries a failed day (doubles per failure, with jitter).',
         ).prefault('1m'),
         retryFailedAtMost: duration('Upper bound of that delay.').prefault('30m'),
-        statusDays: z.number().int().min(1).max(366).default(30).describe('Days per report on the status page.'),
+        statusDays: z
+          .number()
+          .int()
+          .min(1)
+          .max(366)
+          .default(30)
+          .describe('Days per report on the status page.'),
+        concurrency: z
+          .number()
+          .int()
+          .min(1)
+          .max(64)
+          .default(1)
+          .describe('Reports one instance runs at the same time; while busy, other instances take the rest.'),
       })
       .prefault({}),
     log: z

@@ -12,7 +12,14 @@ function offsetMinutes(instant: Date, timeZone: string): number {
     second: '2-digit',
   }).formatToParts(instant);
   const get = (type: string) => Number(parts.find((p) => p.type === type)?.value);
-  const asUtc = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
+  const asUtc = Date.UTC(
+    get('year'),
+    get('month') - 1,
+    get('day'),
+    get('hour'),
+    get('minute'),
+    get('second'),
+  );
   return Math.round((asUtc - Math.floor(instant.getTime() / 1000) * 1000) / 60_000);
 }
 
@@ -26,7 +33,9 @@ export function zonedTimeToInstant(date: string, time: string, timeZone: string)
   const [hh, mm] = time.split(':').map(Number) as [number, number];
   const wall = Date.UTC(y, m - 1, d, hh, mm);
   // Try the offsets in force a day either side; keep the candidates that really show this wall time.
-  const offsets = new Set([-1, 0, 1].map((days) => offsetMinutes(new Date(wall + days * 86_400_000), timeZone)));
+  const offsets = new Set(
+    [-1, 0, 1].map((days) => offsetMinutes(new Date(wall + days * 86_400_000), timeZone)),
+  );
   const exact = [...offsets]
     .map((offset) => wall - offset * 60_000)
     .filter((t) => offsetMinutes(new Date(t), timeZone) * 60_000 === wall - t)

@@ -49,7 +49,15 @@ export interface DayView {
   submittedAt: string | null;
   steps: StepView[];
   events: EventView[];
-  proof: { rows?: number; bytes?: number; sha256?: string; remotePath?: string; bucket?: string; key?: string; versionId?: string };
+  proof: {
+    rows?: number;
+    bytes?: number;
+    sha256?: string;
+    remotePath?: string;
+    bucket?: string;
+    key?: string;
+    versionId?: string;
+  };
 }
 
 export interface ReportView {

@@ -1,0 +1,99 @@
+/** The HTTP side of `serve`: /metrics, /healthz, /api/runs and the status page at /. */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import type { ReportConfig } from '../config/schema.js';
+import { coerceError } from '../core/errors.js';
+import { loadReportViews } from './dashboard-load.js';
+import type { ServiceMetrics } from './metrics.js';
+import { runsJson } from './runs-json.js';
+import { renderStatusPage } from './status-page.js';
+
+export interface HttpOptions {
+  host: string;
+  port: number;
+  pool: pg.Pool;
+  reports: readonly ReportConfig[];
+  metrics: ServiceMetrics;
+  instanceId: string;
+  statusDays: number;
+  logger: Logger;
+  /** The scheduler loops at least every 30 s; after this long without a loop it is not alive. */
+  heartbeatStaleAfterSeconds?: number;
+}
+
+export async function startHttpServer(
+  options: HttpOptions,
+): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+  const routes: Record<string, (res: ServerResponse) => Promise<void>> = {
+    '/metrics': async (res) => {
+      const body = await options.metrics.registry.metrics();
+      reply(res, 200, options.metrics.registry.contentType, body);
+    },
+    '/healthz': async (res) => {
+      const problems: string[] = [];
+      try {
+        await options.pool.query({ text: 'SELECT 1', query_timeout: 3000 } as pg.QueryConfig);
+      } catch (error) {
+        problems.push(`database unreachable: ${coerceError(error).message}`);
+      }
+      const age = options.metrics.secondsSinceHeartbeat();
+      if (age > (options.heartbeatStaleAfterSeconds ?? 90))
+        problems.push(`scheduler has not looped for ${Math.round(age)} s`);
+      const body = JSON.stringify({
+        status: problems.length === 0 ? 'ok' : 'unhealthy',
+        instance: options.instanceId,
+        problems,
+      });
+      reply(res, problems.length === 0 ? 200 : 503, 'application/json', body);
+    },
+    '/api/runs': async (res) => {
+      const now = new Date();
+      const views = await loadReportViews(options.pool, options.reports, now, options.statusDays);
+      reply(res, 200, 'application/json', JSON.stringify(runsJson(views, now)));
+    },
+    '/': async (res) => {
+      const now = new Date();
+      const views = await loadReportViews(options.pool, options.reports, now, options.statusDays);
+      reply(
+        res,
+        200,
+        'text/html; charset=utf-8',
+        renderStatusPage(views, { now, instanceId: options.instanceId }),
+      );
+    },
+  };
+
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const route = routes[path];
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      return reply(res, 405, 'text/plain', 'method not allowed\n');
+    if (!route) return reply(res, 404, 'text/plain', 'not found\n');
+    route(res).catch((error: unknown) => {
+      options.logger.error({ err: coerceError(error), path }, `HTTP ${path} failed`);
+      if (!res.headersSent) reply(res, 500, 'text/plain', 'internal error\n');
+      else res.end();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  return {
+    server,
+    url: `http://${address.address}:${address.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function reply(res: ServerResponse, status: number, contentType: string, body: string): void {
+  res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store' });
+  res.end(body);
+}

@@ -1,0 +1,186 @@
+/**
+ * Prometheus metrics of one `serve` instance (PRODUCT.md §6). Counters and histograms count what
+ * this instance did; gauges about the reports themselves are read from the database at scrape
+ * time, so every instance shows the same values and alert rules aggregate with max by (report).
+ * Names: ops/prometheus/metric-names.json (the alert rules are tested against them).
+ */
+import type pg from 'pg';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { lastCaptures, lastSuccesses, wasSubmitted } from '../adapters/postgres/sql/monitoring.js';
+import type { RunObserver } from '../app/observer.js';
+import type { ReportConfig } from '../config/schema.js';
+import type { Step } from '../core/events.js';
+import { deadlineOf } from '../core/zoned-time.js';
+import { latestDueDate } from './due-dates.js';
+
+const STEP_OF_STATUS: Record<string, Step> = {
+  ROWS_CREATED: 'rows',
+  REPORT_SUBMITTED: 'submit',
+  REPORT_ARCHIVED: 'archive',
+};
+
+export interface ServiceMetrics {
+  registry: Registry;
+  observer: RunObserver;
+  heartbeat(): void;
+  /** Seconds since the scheduler last looped; for /healthz. */
+  secondsSinceHeartbeat(): number;
+}
+
+export function createMetrics(options: {
+  pool: pg.Pool;
+  reports: readonly ReportConfig[];
+  now?: () => Date;
+}): ServiceMetrics {
+  const now = options.now ?? (() => new Date());
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const running = new Map<string, { report: string; step: Step; since: number }>();
+
+  const duration = new Histogram({
+    name: 'eod_report_step_duration_seconds',
+    help: 'Duration of step attempts made by this instance.',
+    labelNames: ['report', 'step', 'outcome'],
+    buckets: [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600],
+    registers: [registry],
+  });
+  const failures = new Counter({
+    name: 'eod_report_step_failures_total',
+    help: 'Failed step attempts made by this instance.',
+    labelNames: ['report', 'step'],
+    registers: [registry],
+  });
+  // Series start at 0, so that the first failure is an increase Prometheus can see.
+  for (const r of options.reports)
+    for (const step of ['rows', 'submit', 'archive'] as const) failures.inc({ report: r.name, step }, 0);
+  const acquisitions = new Counter({
+    name: 'eod_report_lock_acquisitions_total',
+    help: 'Report locks taken by this instance.',
+    labelNames: ['report'],
+    registers: [registry],
+  });
+  const contentions = new Counter({
+    name: 'eod_report_lock_contentions_total',
+    help: 'Attempts of this instance that found the report lock held elsewhere.',
+    labelNames: ['report'],
+    registers: [registry],
+  });
+  let lastHeartbeat = Date.now();
+  new Gauge({
+    name: 'eod_report_scheduler_heartbeat_timestamp_seconds',
+    help: 'Last scheduler loop of this instance (unix time).',
+    registers: [registry],
+    collect() {
+      this.set(lastHeartbeat / 1000);
+    },
+  });
+  new Gauge({
+    name: 'eod_report_step_running_seconds',
+    help: 'How long the step now running on this instance has been running.',
+    labelNames: ['report', 'step'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const r of running.values())
+        this.set({ report: r.report, step: r.step }, (performance.now() - r.since) / 1000);
+    },
+  });
+  new Gauge({
+    name: 'eod_report_step_slow_threshold_seconds',
+    help: 'Configured slowStepAfter of each report.',
+    labelNames: ['report'],
+    registers: [registry],
+    collect() {
+      for (const r of options.reports) this.set({ report: r.name }, r.slowStepAfter / 1000);
+    },
+  });
+  new Gauge({
+    name: 'eod_report_last_success_timestamp_seconds',
+    help: 'Newest success of each step (unix time), from the database.',
+    labelNames: ['report', 'step'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const row of await lastSuccesses(options.pool)) {
+        const step = STEP_OF_STATUS[row.status];
+        if (step) this.set({ report: row.report, step }, row.at.getTime() / 1000);
+      }
+    },
+  });
+  // Each gauge reads what it shows itself: prom-client serialises gauges one by one, so a gauge
+  // filled from another's collect() would be printed before it is filled.
+  for (const [name, help, field] of [
+    ['eod_report_last_rows', 'Rows of the newest captured date, from the database.', 'rows'],
+    ['eod_report_last_bytes', 'Bytes of the newest captured date, from the database.', 'bytes'],
+  ] as const) {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['report'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const c of await lastCaptures(options.pool)) this.set({ report: c.report }, c[field]);
+      },
+    });
+  }
+
+  async function deadlines() {
+    const at = now();
+    const out: { report: string; deadline: Date; late: boolean }[] = [];
+    for (const report of options.reports) {
+      const date = latestDueDate(report, at);
+      if (!report.deadline || !date) continue;
+      const deadline = deadlineOf(date, report.deadline, report.timezone);
+      const submitted = at > deadline ? await wasSubmitted(options.pool, report.name, date) : false;
+      out.push({ report: report.name, deadline, late: at > deadline && !submitted });
+    }
+    return out;
+  }
+  new Gauge({
+    name: 'eod_report_deadline_timestamp_seconds',
+    help: 'Submission deadline of the newest due date (unix time).',
+    labelNames: ['report'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const d of await deadlines()) this.set({ report: d.report }, d.deadline.getTime() / 1000);
+    },
+  });
+  new Gauge({
+    name: 'eod_report_late',
+    help: '1 when the newest due date passed its deadline without a submission.',
+    labelNames: ['report'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const d of await deadlines()) this.set({ report: d.report }, d.late ? 1 : 0);
+    },
+  });
+
+  const key = (report: string, step: Step) => `${report}\u0000${step}`;
+  const observer: RunObserver = {
+    stepStarted: (c) =>
+      running.set(key(c.report, c.step), { report: c.report, step: c.step, since: performance.now() }),
+    stepSucceeded: (c, ms) => {
+      running.delete(key(c.report, c.step));
+      duration.observe({ report: c.report, step: c.step, outcome: 'success' }, ms / 1000);
+    },
+    stepFailed: (c, ms) => {
+      running.delete(key(c.report, c.step));
+      duration.observe({ report: c.report, step: c.step, outcome: 'failure' }, ms / 1000);
+      failures.inc({ report: c.report, step: c.step });
+    },
+    lockAcquired: (report) => acquisitions.inc({ report }),
+    lockContended: (report) => contentions.inc({ report }),
+  };
+
+  return {
+    registry,
+    observer,
+    heartbeat: () => {
+      lastHeartbeat = Date.now();
+    },
+    secondsSinceHeartbeat: () => (Date.now() - lastHeartbeat) / 1000,
+  };
+}

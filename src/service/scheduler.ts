@@ -1,0 +1,159 @@
+/**
+ * The scheduler of `serve`: one loop per report. Each loop wakes at the report's cron ticks and at
+ * least every 30 s (sleep, clock jumps), works out which dates must be complete by now (the newest
+ * due date and the catch-up window), and runs the incomplete ones, oldest first, under the report's
+ * lock. Another instance holding the lock is normal: the loop just checks again later. A failed
+ * day is retried with growing delays, never in a tight loop.
+ */
+import type { Logger } from 'pino';
+import { type RunDependencies, runReport } from '../app/run-report.js';
+import type { ReportConfig } from '../config/schema.js';
+import { retryDelay } from '../core/backoff.js';
+import { coerceError } from '../core/errors.js';
+import { nextStep } from '../core/next-step.js';
+import { deadlineOf } from '../core/zoned-time.js';
+import type { AlertSender } from './alerts.js';
+import { dueDates, latestDueDate, msUntilNextTick } from './due-dates.js';
+
+export interface SchedulerOptions {
+  deps: RunDependencies;
+  reports: readonly ReportConfig[];
+  logger: Logger;
+  alerts: AlertSender;
+  heartbeat: () => void;
+  retryFailed: { initialDelayMs: number; maxDelayMs: number };
+  /** Aborted to stop scheduling new work (SIGTERM). */
+  stop: AbortSignal;
+  /** Aborted to stop a running step at its next safe point (after the shutdown grace). */
+  interrupt: AbortSignal;
+  maxSleepMs?: number;
+  /** Reports this instance runs at the same time; while it is busy, idle instances take the
+   * other reports, so the work spreads. */
+  concurrency: number;
+  random?: () => number;
+}
+
+export async function runScheduler(options: SchedulerOptions): Promise<void> {
+  const { deps, logger } = options;
+  const slots = new Slots(options.concurrency);
+  const maxSleepMs = options.maxSleepMs ?? 30_000;
+  const sleep = (ms: number) => deps.clock.sleep(ms, options.stop).catch(() => undefined);
+
+  async function pendingDates(report: ReportConfig, now: Date): Promise<string[]> {
+    const pending: string[] = [];
+    for (const date of dueDates(report, now)) {
+      const process = await deps.store.findProcess(report.name, date);
+      if (!process || nextStep(await deps.store.listEvents(process.processId)).kind !== 'done')
+        pending.push(date);
+    }
+    return pending;
+  }
+
+  async function checkDeadline(report: ReportConfig, now: Date): Promise<void> {
+    const date = latestDueDate(report, now);
+    if (!report.deadline || !date) return;
+    const deadline = deadlineOf(date, report.deadline, report.timezone);
+    if (now <= deadline) return;
+    const process = await deps.store.findProcess(report.name, date);
+    const events = process ? await deps.store.listEvents(process.processId) : [];
+    if (events.some((e) => e.status === 'REPORT_SUBMITTED')) return;
+    await options.alerts.notifyOnce({
+      kind: 'deadline',
+      report: report.name,
+      date,
+      text: `:alarm_clock: eod-report: *${report.name}* for ${date} was not submitted by its deadline ${report.deadline} ${report.timezone} (${deadline.toISOString()}).`,
+    });
+  }
+
+  async function reportLoop(report: ReportConfig): Promise<void> {
+    let failures = 0;
+    let retryAt = 0;
+    while (!options.stop.aborted) {
+      options.heartbeat();
+      const now = deps.clock.now();
+      try {
+        const pending = now.getTime() >= retryAt ? await pendingDates(report, now) : [];
+        if (pending.length > 0) {
+          const release = await slots.take(options.stop);
+          if (!release) break;
+          let outcome: Awaited<ReturnType<typeof runReport>>;
+          try {
+            await options.alerts.ping('start');
+            outcome = await runReport(deps, report, pending, options.interrupt);
+          } finally {
+            release();
+          }
+          if (outcome.kind === 'ran') {
+            const failed = outcome.dates.find((d) => d.kind === 'failed');
+            if (failed) {
+              failures++;
+              retryAt =
+                deps.clock.now().getTime() + retryDelay(failures, options.retryFailed, options.random);
+              await options.alerts.ping('fail');
+              await options.alerts.notifyOnce({
+                kind: 'failure',
+                report: report.name,
+                date: failed.date,
+                text: `:rotating_light: eod-report: *${report.name}* for ${failed.date}: step ${failed.step} failed: ${failed.error.message}`,
+              });
+            } else {
+              failures = 0;
+              await options.alerts.ping('success');
+            }
+          }
+        }
+        await checkDeadline(report, deps.clock.now());
+      } catch (error) {
+        if (options.stop.aborted) break;
+        failures++;
+        retryAt = deps.clock.now().getTime() + retryDelay(failures, options.retryFailed, options.random);
+        logger.error(
+          { err: coerceError(error), report: report.name, event: 'scheduler.error' },
+          `${report.name}: ${coerceError(error).message}`,
+        );
+      }
+      const untilTick = msUntilNextTick(report, deps.clock.now()) ?? maxSleepMs;
+      const untilRetry = retryAt > 0 ? Math.max(0, retryAt - deps.clock.now().getTime()) : maxSleepMs;
+      // A small offset after the tick, and never more than maxSleepMs: a sleeping laptop, a clock
+      // jump or a missed timer costs at most that long.
+      await sleep(
+        Math.min(maxSleepMs, Math.max(untilTick + 50, failures > 0 ? Math.min(untilRetry, maxSleepMs) : 0)),
+      );
+    }
+  }
+
+  await Promise.all(options.reports.map((report) => reportLoop(report)));
+}
+
+/** A counting semaphore: at most `size` holders; `take` resolves null when stopped while waiting. */
+class Slots {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(size: number) {
+    this.free = size;
+  }
+
+  async take(stop: AbortSignal): Promise<(() => void) | null> {
+    while (this.free === 0) {
+      if (stop.aborted) return null;
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          stop.removeEventListener('abort', wake);
+          resolve();
+        };
+        this.waiting.push(wake);
+        stop.addEventListener('abort', wake, { once: true });
+      });
+    }
+    if (stop.aborted) return null;
+    this.free--;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.free++;
+      this.waiting.shift()?.();
+    };
+  }
+}
