@@ -69,22 +69,15 @@ export async function runReport(
   dates: readonly string[],
   signal?: AbortSignal,
 ): Promise<RunOutcome> {
-  const pending: string[] = [];
-  for (const date of [...dates].sort()) {
-    if (!(await isComplete(deps.store, report.name, date))) pending.push(date);
+  const sorted = [...dates].sort();
+  const done: DateOutcome[] = [];
+  for (const date of sorted) {
+    const processId = await completedProcess(deps.store, report.name, date);
+    if (processId) done.push({ kind: 'done', date, processId, alreadyDone: true });
   }
-  if (pending.length === 0) {
-    return {
-      kind: 'ran',
-      report: report.name,
-      dates: await Promise.all(
-        dates.map(async (date) => {
-          const ref = await deps.store.findProcess(report.name, date);
-          return { kind: 'done' as const, date, processId: ref?.processId ?? '', alreadyDone: true };
-        }),
-      ),
-    };
-  }
+  // Nothing to do: no lock needed, so a finished day reads as finished even while another
+  // instance holds the report's lock for a later one.
+  if (done.length === sorted.length) return { kind: 'ran', report: report.name, dates: done };
 
   const held = await deps.lock.tryAcquire(lockNameFor(report));
   if (!held) {
@@ -95,7 +88,7 @@ export async function runReport(
   const outcomes: DateOutcome[] = [];
   try {
     const runSignal = signal ? AbortSignal.any([signal, held.lost]) : held.lost;
-    for (const date of [...dates].sort()) {
+    for (const date of sorted) {
       const outcome = await runDate(deps, report, date, held, runSignal);
       outcomes.push(outcome);
       if (outcome.kind === 'failed') break;
@@ -107,10 +100,15 @@ export async function runReport(
   return { kind: 'ran', report: report.name, dates: outcomes };
 }
 
-async function isComplete(store: RunStore, report: string, date: string): Promise<boolean> {
+/** The process id of (report, date) when all its steps are done, else null. */
+export async function completedProcess(
+  store: RunStore,
+  report: string,
+  date: string,
+): Promise<string | null> {
   const ref = await store.findProcess(report, date);
-  if (!ref) return false;
-  return nextStep(await store.listEvents(ref.processId)).kind === 'done';
+  if (!ref) return null;
+  return nextStep(await store.listEvents(ref.processId)).kind === 'done' ? ref.processId : null;
 }
 
 async function runDate(

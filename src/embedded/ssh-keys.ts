@@ -51,7 +51,7 @@ export function fingerprintOfBlob(blob: Buffer): string {
  * ssh2 1.17 writes about one ed25519 key in 300 that its own parser (and so its server) rejects as
  * "Malformed OpenSSH private key" (measured: 10 of 3000). Generate until the key parses.
  */
-function generateParsableEd25519(comment: string): { private: string; public: string } {
+export function generateParsableEd25519(comment: string): { private: string; public: string } {
   for (let attempt = 1; ; attempt++) {
     const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment });
     if (!(ssh2.utils.parseKey(pair.private) instanceof Error)) return pair;

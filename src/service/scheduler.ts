@@ -6,11 +6,10 @@
  * day is retried with growing delays, never in a tight loop.
  */
 import type { Logger } from 'pino';
-import { type RunDependencies, runReport } from '../app/run-report.js';
+import { completedProcess, type RunDependencies, runReport } from '../app/run-report.js';
 import type { ReportConfig } from '../config/schema.js';
 import { retryDelay } from '../core/backoff.js';
 import { coerceError } from '../core/errors.js';
-import { nextStep } from '../core/next-step.js';
 import { deadlineOf } from '../core/zoned-time.js';
 import type { AlertSender } from './alerts.js';
 import { dueDates, latestDueDate, msUntilNextTick } from './due-dates.js';
@@ -42,9 +41,7 @@ export async function runScheduler(options: SchedulerOptions): Promise<void> {
   async function pendingDates(report: ReportConfig, now: Date): Promise<string[]> {
     const pending: string[] = [];
     for (const date of dueDates(report, now)) {
-      const process = await deps.store.findProcess(report.name, date);
-      if (!process || nextStep(await deps.store.listEvents(process.processId)).kind !== 'done')
-        pending.push(date);
+      if (!(await completedProcess(deps.store, report.name, date))) pending.push(date);
     }
     return pending;
   }

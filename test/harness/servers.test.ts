@@ -15,7 +15,7 @@ import pg from 'pg';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startInProcessSftp } from '../../src/embedded/sftp-server.js';
-import { fingerprintOfBlob } from '../../src/embedded/ssh-keys.js';
+import { fingerprintOfBlob, generateParsableEd25519 } from '../../src/embedded/ssh-keys.js';
 import { createTestDatabase } from '../helpers/database.js';
 import { s3Server, sftpServer } from '../helpers/servers.js';
 import type { ProvidedSftp } from './provided.js';
@@ -110,7 +110,7 @@ function sftpBehaviour(info: () => ProvidedSftp): void {
   });
 
   it('refuses a client key it does not know', async () => {
-    const otherKey = ssh2.utils.generateKeyPairSync('ed25519').private;
+    const otherKey = generateParsableEd25519('stranger').private;
     await expect(connectSftp(info(), otherKey)).rejects.toThrow(/authentication methods failed/i);
   });
 

@@ -21,6 +21,7 @@ import { type Failpoint, SftpDelivery } from '../../src/adapters/sftp/sftp-deliv
 import type { SftpConfig } from '../../src/config/schema.js';
 import { isEodError } from '../../src/core/errors.js';
 import { type EmbeddedSftp, startEmbeddedSftp, startInProcessSftp } from '../../src/embedded/sftp-server.js';
+import { generateParsableEd25519 } from '../../src/embedded/ssh-keys.js';
 import type { ReportContent } from '../../src/ports.js';
 import { memoryContent } from '../helpers/memory-content.js';
 
@@ -293,7 +294,7 @@ describe('SftpDelivery against OpenSSH sshd', () => {
 
   it('refuses a client key the server does not know, with no secret in the message', async () => {
     const directory = await freshDirectory();
-    const pair = ssh2.utils.generateKeyPairSync('ed25519');
+    const pair = generateParsableEd25519('stranger');
     const keyFile = path.join(baseDir, 'stranger_ed25519');
     await writeFile(keyFile, pair.private, { mode: 0o600 });
     const password = 'hunter2-not-for-logs';
