@@ -18,12 +18,6 @@ export interface RunObserver {
   lockReleased?(report: string): void;
 }
 
-export const silentObserver: RunObserver = {
-  stepStarted: () => undefined,
-  stepSucceeded: () => undefined,
-  stepFailed: () => undefined,
-};
-
 /** Fans each notification out to several observers. */
 export function combineObservers(...observers: RunObserver[]): RunObserver {
   return {

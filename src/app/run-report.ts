@@ -89,7 +89,8 @@ export async function runReport(
   try {
     const runSignal = signal ? AbortSignal.any([signal, held.lost]) : held.lost;
     for (const date of sorted) {
-      const outcome = await runDate(deps, report, date, held, runSignal);
+      const known = done.find((d) => d.date === date);
+      const outcome = known ?? (await runDate(deps, report, date, held, runSignal));
       outcomes.push(outcome);
       if (outcome.kind === 'failed') break;
     }
@@ -288,7 +289,3 @@ const STEP_RUNNERS: Record<Step, StepRunner> = {
     return facts;
   },
 };
-
-export function describeFailure(outcome: DateOutcome & { kind: 'failed' }): string {
-  return `${outcome.step} failed for ${outcome.date}: ${outcome.error.message}`;
-}

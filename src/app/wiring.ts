@@ -52,6 +52,8 @@ export function createApp(
     applicationName: `eod-report ${instanceId}`.slice(0, 63),
   });
   const { logger, failpoint } = options;
+  // Renew well before the lease lapses: three chances per lease.
+  const renewEveryMs = config.lock.renewEvery ?? Math.max(1000, Math.floor(config.lock.atMostFor / 3));
 
   const lock: Lock =
     config.lock.strategy === 'lease'
@@ -59,7 +61,7 @@ export function createApp(
           instanceId,
           atMostForMs: config.lock.atMostFor,
           atLeastForMs: config.lock.atLeastFor,
-          renewEveryMs: config.lock.renewEvery ?? Math.max(1000, Math.floor(config.lock.atMostFor / 3)),
+          renewEveryMs,
           onRenewError: (error) =>
             logger.warn({ err: error, event: 'lock.renew-failed' }, 'lock renewal failed'),
         })
@@ -67,7 +69,7 @@ export function createApp(
           url,
           applicationName: `eod-report lock ${instanceId}`.slice(0, 63),
           atMostForMs: config.lock.atMostFor,
-          keepAliveEveryMs: config.lock.renewEvery ?? Math.max(1000, Math.floor(config.lock.atMostFor / 3)),
+          keepAliveEveryMs: renewEveryMs,
         });
 
   const archives = new Map<string, Archive>();

@@ -6,6 +6,7 @@
 import { Cron } from 'croner';
 import { z } from 'zod';
 import { parseDuration } from '../core/duration.js';
+import { isCalendarDate } from '../core/report-date.js';
 
 /** Refinements below run even when a sibling field failed, so one pass reports every problem. */
 const whenObject = ({ value }: { value: unknown }) => typeof value === 'object' && value !== null;
@@ -32,10 +33,7 @@ const isoDate = z
   .string()
   // abort: a malformed string is not worth a second, confusing "not a calendar date" issue.
   .regex(/^\d{4}-\d{2}-\d{2}$/, { message: 'expected a date as YYYY-MM-DD', abort: true })
-  .refine((text) => {
-    const d = new Date(`${text}T00:00:00Z`);
-    return !Number.isNaN(d.getTime()) && d.toISOString().startsWith(text);
-  }, 'is not a calendar date')
+  .refine(isCalendarDate, 'is not a calendar date')
   .meta({ 'x-type': 'date (YYYY-MM-DD)' });
 
 const timeZone = z

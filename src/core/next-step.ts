@@ -21,8 +21,3 @@ export function nextStep(events: readonly Pick<RunEvent, 'status'>[]): NextStep 
   }
   return pending === undefined ? { kind: 'done' } : { kind: 'step', step: pending };
 }
-
-/** The facts of a step's success event (e.g. the captured content's size and hash). */
-export function successOf(events: readonly RunEvent[], step: Step): RunEvent | undefined {
-  return events.find((e) => e.status === SUCCESS_STATUS[step]);
-}

@@ -1,6 +1,7 @@
 import { Cron } from 'croner';
 import type { ReportConfig } from '../config/schema.js';
 import { addDays, previousLocalDate } from '../core/report-date.js';
+import { deadlineOf } from '../core/zoned-time.js';
 
 type Schedule = Pick<ReportConfig, 'schedule' | 'timezone' | 'catchUpDays' | 'startDate'>;
 
@@ -37,4 +38,14 @@ export function dueDates(report: Schedule, now: Date): string[] {
 export function msUntilNextTick(report: Schedule, now: Date): number | null {
   const next = cronOf(report).nextRun(now);
   return next ? Math.max(0, next.getTime() - now.getTime()) : null;
+}
+
+/** The newest due date and its submission deadline, for a report that has a deadline. */
+export function newestDeadline(
+  report: Schedule & Pick<ReportConfig, 'deadline'>,
+  now: Date,
+): { date: string; deadline: Date } | null {
+  const date = latestDueDate(report, now);
+  if (!report.deadline || !date) return null;
+  return { date, deadline: deadlineOf(date, report.deadline, report.timezone) };
 }

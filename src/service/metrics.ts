@@ -10,8 +10,7 @@ import { lastCaptures, lastSuccesses, wasSubmitted } from '../adapters/postgres/
 import type { RunObserver } from '../app/observer.js';
 import type { ReportConfig } from '../config/schema.js';
 import type { Step } from '../core/events.js';
-import { deadlineOf } from '../core/zoned-time.js';
-import { latestDueDate } from './due-dates.js';
+import { newestDeadline } from './due-dates.js';
 
 const STEP_OF_STATUS: Record<string, Step> = {
   ROWS_CREATED: 'rows',
@@ -107,8 +106,10 @@ export function createMetrics(options: {
       }
     },
   });
-  // Each gauge reads what it shows itself: prom-client serialises gauges one by one, so a gauge
-  // filled from another's collect() would be printed before it is filled.
+  // Each gauge fills itself in its own collect() (prom-client serialises gauges one by one, so a
+  // gauge filled from another's collect() would be printed before it is filled); the reads they
+  // share are made once per scrape.
+  const captures = oncePerScrape(() => lastCaptures(options.pool));
   for (const [name, help, field] of [
     ['eod_report_last_rows', 'Rows of the newest captured date, from the database.', 'rows'],
     ['eod_report_last_bytes', 'Bytes of the newest captured date, from the database.', 'bytes'],
@@ -120,23 +121,23 @@ export function createMetrics(options: {
       registers: [registry],
       async collect() {
         this.reset();
-        for (const c of await lastCaptures(options.pool)) this.set({ report: c.report }, c[field]);
+        for (const c of await captures()) this.set({ report: c.report }, c[field]);
       },
     });
   }
 
-  async function deadlines() {
+  const deadlines = oncePerScrape(async () => {
     const at = now();
     const out: { report: string; deadline: Date; late: boolean }[] = [];
     for (const report of options.reports) {
-      const date = latestDueDate(report, at);
-      if (!report.deadline || !date) continue;
-      const deadline = deadlineOf(date, report.deadline, report.timezone);
+      const due = newestDeadline(report, at);
+      if (!due) continue;
+      const { date, deadline } = due;
       const submitted = at > deadline ? await wasSubmitted(options.pool, report.name, date) : false;
       out.push({ report: report.name, deadline, late: at > deadline && !submitted });
     }
     return out;
-  }
+  });
   new Gauge({
     name: 'eod_report_deadline_timestamp_seconds',
     help: 'Submission deadline of the newest due date (unix time).',
@@ -182,5 +183,22 @@ export function createMetrics(options: {
       lastHeartbeat = Date.now();
     },
     secondsSinceHeartbeat: () => (Date.now() - lastHeartbeat) / 1000,
+  };
+}
+
+/** Shares one read between the gauges of a scrape: the result is reused for a second. */
+function oncePerScrape<T>(read: () => Promise<T>): () => Promise<T> {
+  let cached: { at: number; value: Promise<T> } | undefined;
+  return () => {
+    const at = performance.now();
+    if (!cached || at - cached.at > 1000) {
+      const value = read();
+      cached = { at, value };
+      // A failed read must not be served to the next scrape.
+      value.catch(() => {
+        if (cached?.value === value) cached = undefined;
+      });
+    }
+    return cached.value;
   };
 }

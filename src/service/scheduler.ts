@@ -10,9 +10,8 @@ import { completedProcess, type RunDependencies, runReport } from '../app/run-re
 import type { ReportConfig } from '../config/schema.js';
 import { retryDelay } from '../core/backoff.js';
 import { coerceError } from '../core/errors.js';
-import { deadlineOf } from '../core/zoned-time.js';
 import type { AlertSender } from './alerts.js';
-import { dueDates, latestDueDate, msUntilNextTick } from './due-dates.js';
+import { dueDates, msUntilNextTick, newestDeadline } from './due-dates.js';
 
 export interface SchedulerOptions {
   deps: RunDependencies;
@@ -47,10 +46,9 @@ export async function runScheduler(options: SchedulerOptions): Promise<void> {
   }
 
   async function checkDeadline(report: ReportConfig, now: Date): Promise<void> {
-    const date = latestDueDate(report, now);
-    if (!report.deadline || !date) return;
-    const deadline = deadlineOf(date, report.deadline, report.timezone);
-    if (now <= deadline) return;
+    const due = newestDeadline(report, now);
+    if (!due || now <= due.deadline) return;
+    const { date, deadline } = due;
     const process = await deps.store.findProcess(report.name, date);
     const events = process ? await deps.store.listEvents(process.processId) : [];
     if (events.some((e) => e.status === 'REPORT_SUBMITTED')) return;

@@ -122,3 +122,25 @@ export async function schemaVersion(client: pg.ClientBase): Promise<number> {
   );
   return rows[0]?.version ?? 0;
 }
+
+/**
+ * Refuses to work on a schema this code does not match: older (run `migrate`) or newer (upgrade).
+ * Returns the migration the database is at.
+ */
+export async function assertSchemaCurrent(client: pg.ClientBase, migrations?: Migration[]): Promise<number> {
+  const expected = (migrations ?? (await readMigrations())).length;
+  const actual = await schemaVersion(client);
+  if (actual < expected) {
+    throw new EodError(
+      'USAGE',
+      `database schema is at migration ${actual}, this eod-report needs ${expected}: run \`eod-report migrate\``,
+    );
+  }
+  if (actual > expected) {
+    throw new EodError(
+      'SCHEMA_TOO_NEW',
+      `database schema is at migration ${actual}, newer than this eod-report (${expected}): upgrade eod-report`,
+    );
+  }
+  return actual;
+}

@@ -1,4 +1,4 @@
-import { readMigrations, schemaVersion } from '../../adapters/postgres/migrate.js';
+import { assertSchemaCurrent } from '../../adapters/postgres/migrate.js';
 import { createPool } from '../../adapters/postgres/pool.js';
 import { S3Archive } from '../../adapters/s3/s3-archive.js';
 import { SftpDelivery } from '../../adapters/sftp/sftp-delivery.js';
@@ -34,14 +34,7 @@ function checksFor(config: Config): Check[] {
         try {
           const client = await pool.connect();
           try {
-            const [actual, expected] = [await schemaVersion(client), (await readMigrations()).length];
-            const note =
-              actual === expected
-                ? ''
-                : actual < expected
-                  ? ' — run `eod-report migrate`'
-                  : ' — newer than this eod-report';
-            if (actual !== expected) throw new Error(`schema at migration ${actual} of ${expected}${note}`);
+            const actual = await assertSchemaCurrent(client);
             return `${describeDatabase(url)} (schema at migration ${actual})`;
           } finally {
             client.release();

@@ -5,26 +5,22 @@
  * HTTP server and the pool, exit 0.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { failpointsFromEnv } from '../../app/failpoints.js';
 import { combineObservers } from '../../app/observer.js';
-import { createApp, instanceIdOf } from '../../app/wiring.js';
 import { EXIT } from '../../core/errors.js';
 import { createAlertSender } from '../../service/alerts.js';
 import { startHttpServer } from '../../service/http-server.js';
 import { createMetrics } from '../../service/metrics.js';
 import { runScheduler } from '../../service/scheduler.js';
-import { assertSchemaCurrent, type GlobalOptions, loadFor, loggerFor } from '../context.js';
+import { appFor, type GlobalOptions, loadFor, loggerFor } from '../context.js';
 import { type Io, println } from '../io.js';
 
 export async function serveCommand(io: Io, options: GlobalOptions, signal: AbortSignal): Promise<number> {
   const loaded = await loadFor(io, options);
   const { config } = loaded;
   const logger = loggerFor(io, loaded);
-  const instanceId = instanceIdOf(config, io.env);
-  const failpoint = failpointsFromEnv(io.env, (line) => io.stderr.write(line));
-  const app = createApp(loaded, { logger, failpoint, instanceId });
+  const app = await appFor(io, loaded, logger);
+  const { instanceId } = app;
   try {
-    await assertSchemaCurrent(app);
     const metrics = createMetrics({ pool: app.pool, reports: config.reports });
     const alerts = createAlertSender({
       pool: app.pool,

@@ -57,7 +57,7 @@ export async function statusCommand(io: Io, options: StatusOptions): Promise<num
 
 function formatEvent(e: RunEvent): string {
   const f = e.facts;
-  const when = e.createdAt.toISOString().replace('T', ' ').replace('Z', 'Z');
+  const when = e.createdAt.toISOString().replace('T', ' ');
   const took = typeof f.durationMs === 'number' ? formatDuration(f.durationMs).padStart(8) : ''.padStart(8);
   const attempt = typeof f.attempt === 'number' ? `attempt ${f.attempt}` : '';
   const proof: string[] = [];

@@ -46,33 +46,3 @@ export async function releaseLease(
     [lease.name, lease.token, lease.atLeastForMs],
   );
 }
-
-export interface LeaseRow {
-  name: string;
-  lockUntil: Date;
-  lockedAt: Date;
-  lockedBy: string;
-  fencingToken: string;
-  held: boolean;
-}
-
-export async function listLeases(db: pg.ClientBase | pg.Pool): Promise<LeaseRow[]> {
-  const { rows } = await db.query<{
-    name: string;
-    lock_until: Date;
-    locked_at: Date;
-    locked_by: string;
-    fencing_token: string;
-    held: boolean;
-  }>(
-    'SELECT name, lock_until, locked_at, locked_by, fencing_token, lock_until > now() AS held FROM shedlock ORDER BY name',
-  );
-  return rows.map((r) => ({
-    name: r.name,
-    lockUntil: r.lock_until,
-    lockedAt: r.locked_at,
-    lockedBy: r.locked_by,
-    fencingToken: r.fencing_token,
-    held: r.held,
-  }));
-}
