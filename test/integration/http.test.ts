@@ -77,7 +77,9 @@ describe('serve HTTP endpoints', () => {
       await http.close();
       await dead.end();
     }
-    const { http: stale } = await serve(fx.pool, -1);
+    const { http: stale, metrics } = await serve(fx.pool);
+    // The last loop 120 s ago: past the default 90 s, so the scheduler counts as stalled.
+    metrics.heartbeat(Date.now() - 120_000);
     try {
       const health = await fetch(`${stale.url}/healthz`);
       expect(health.status).toBe(503);

@@ -110,12 +110,24 @@ describe('locks against PostgreSQL', () => {
     new TableLock({ url: fx.db.url, applicationName: 'test', atMostForMs, keepAliveEveryMs });
 
   it('table: LOCK TABLE … NOWAIT admits one holder; status readers are not blocked', async () => {
+    const before = await new PostgresRunStore(fx.pool, 'a').findOrCreateProcess('table-reader', '2026-01-05');
     const a = await table().tryAcquire('x');
     expect(a?.fence.kind).toBe('table');
     expect(await table().tryAcquire('y')).toBeNull();
-    // Readers of the process and event tables are not blocked by the dedicated lock table.
-    const { rows } = await fx.pool.query('SELECT count(*)::int AS n FROM end_of_day_reporting');
-    expect(rows[0].n).toBeGreaterThanOrEqual(0);
+    // Readers of the process table are not blocked by the dedicated lock table: a blocked read
+    // would hit lock_timeout and throw instead of returning the row.
+    const reader = await fx.pool.connect();
+    try {
+      await reader.query("SET lock_timeout = '2s'");
+      const { rows } = await reader.query(
+        'SELECT process_id FROM end_of_day_reporting WHERE process_id = $1',
+        [before.processId],
+      );
+      expect(rows.map((r) => String(r.process_id))).toEqual([String(before.processId)]);
+    } finally {
+      await reader.query('RESET lock_timeout');
+      reader.release();
+    }
     await a?.assertHeld();
     const store = new PostgresRunStore(fx.pool, 'a');
     const process = await store.findOrCreateProcess('table', '2026-01-04');
