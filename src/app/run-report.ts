@@ -5,7 +5,7 @@
  */
 import type { ReportConfig } from '../config/schema.js';
 import { type BackoffPolicy, retryDelay } from '../core/backoff.js';
-import { coerceError, isEodError } from '../core/errors.js';
+import { coerceError, isEodError, isRetryable } from '../core/errors.js';
 import { FAILURE_STATUS, type Step } from '../core/events.js';
 import { nextStep } from '../core/next-step.js';
 import { renderFileName, renderKeyPrefix } from '../core/templates.js';
@@ -46,14 +46,6 @@ export type DateOutcome =
 export type RunOutcome =
   | { kind: 'lock-held'; report: string }
   | { kind: 'ran'; report: string; dates: DateOutcome[] };
-
-/** Failures that another attempt cannot fix: retrying only delays the alert. */
-const PERMANENT: ReadonlySet<string> = new Set([
-  'REMOTE_CONFLICT',
-  'ARCHIVE_CONFLICT',
-  'HOST_KEY_REJECTED',
-  'CONFIG_INVALID',
-]);
 
 export function lockNameFor(report: ReportConfig): string {
   return `eod-report:${report.name}`;
@@ -179,8 +171,7 @@ async function runStepWithRetries(
         deps.observer.stepFailed(context, durationMs, error, false);
         throw error;
       }
-      const retry =
-        attempt < deps.retry.attempts && !signal.aborted && !(isEodError(error) && PERMANENT.has(error.code));
+      const retry = attempt < deps.retry.attempts && !signal.aborted && isRetryable(error);
       deps.observer.stepFailed(context, durationMs, error, retry);
       await deps.store.appendEvent(
         process.processId,

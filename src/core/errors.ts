@@ -18,16 +18,53 @@ export type ErrorCode =
   | 'UNAVAILABLE'
   | 'FAILPOINT';
 
+/**
+ * Codes whose failures another attempt cannot fix (a conflict with what is already there, a
+ * rejected host key, a bad config): retrying them only delays the alert.
+ */
+const PERMANENT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'REMOTE_CONFLICT',
+  'ARCHIVE_CONFLICT',
+  'HOST_KEY_REJECTED',
+  'CONFIG_INVALID',
+]);
+
+/** Whether a fresh attempt may succeed where this code failed; the default of `EodError.retryable`. */
+export function isRetryableCode(code: ErrorCode): boolean {
+  return !PERMANENT_CODES.has(code);
+}
+
+export interface EodErrorOptions extends ErrorOptions {
+  /** Overrides the code's default (`isRetryableCode`) when one case of a code differs. */
+  retryable?: boolean;
+}
+
 export class EodError extends Error {
   readonly code: ErrorCode;
   readonly facts: Readonly<Record<string, unknown>>;
+  /** Whether the step may be attempted again (with backoff) after this failure. */
+  readonly retryable: boolean;
 
-  constructor(code: ErrorCode, message: string, facts: Record<string, unknown> = {}, options?: ErrorOptions) {
-    super(message, options);
+  constructor(
+    code: ErrorCode,
+    message: string,
+    facts: Record<string, unknown> = {},
+    options?: EodErrorOptions,
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'EodError';
     this.code = code;
     this.facts = Object.freeze({ ...facts });
+    this.retryable = options?.retryable ?? isRetryableCode(code);
   }
+}
+
+/**
+ * Whether another attempt may fix `error`: an EodError says so itself; anything else (a socket
+ * error, a driver error) is assumed passing.
+ */
+export function isRetryable(error: unknown): boolean {
+  return error instanceof EodError ? error.retryable : true;
 }
 
 export function isEodError(error: unknown, code?: ErrorCode): error is EodError {
