@@ -4,7 +4,7 @@ import { SSHD_PATH, sshdAvailable, startOpenSshSftp } from './sshd.js';
 export { startInProcessSftp };
 
 export interface EmbeddedSftp {
-  kind: 'openssh' | 'in-process';
+  kind: 'openssh' | 'in-process' | 'proftpd' | 'rclone' | 'gesftpserver';
   host: '127.0.0.1';
   port: number;
   username: string;

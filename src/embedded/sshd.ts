@@ -30,9 +30,18 @@ export async function sshdAvailable(): Promise<boolean> {
 export async function startOpenSshSftp(options: {
   baseDir: string;
   log?: (line: string) => void;
+  /** Directory name under baseDir for this server's files (several sshds may share a baseDir). */
+  name?: string;
+  /** What the server is, for messages and test names; default 'openssh'. */
+  kind?: EmbeddedSftp['kind'];
+  /** The SFTP server program (`Subsystem sftp …`); default OpenSSH's own internal-sftp. */
+  subsystem?: string;
+  /** More sshd_config lines (e.g. `KexAlgorithms …` for a legacy-only server). */
+  extraConfig?: readonly string[];
 }): Promise<EmbeddedSftp> {
-  const dir = path.join(options.baseDir, 'sshd');
-  const root = path.join(options.baseDir, 'sftp-root');
+  const name = options.name ?? 'sshd';
+  const dir = path.join(options.baseDir, name);
+  const root = path.join(options.baseDir, name === 'sshd' ? 'sftp-root' : `${name}-root`);
   await mkdir(dir, { recursive: true });
   await mkdir(root, { recursive: true, mode: 0o755 });
   await chmod(root, 0o755);
@@ -66,7 +75,8 @@ export async function startOpenSshSftp(options: {
       'UsePAM no',
       // StrictModes would reject our key files in a world-writable temp directory tree.
       'StrictModes no',
-      'Subsystem sftp internal-sftp',
+      `Subsystem sftp ${options.subsystem ?? 'internal-sftp'}`,
+      ...(options.extraConfig ?? []),
       '',
     ].join('\n'),
   );
@@ -79,7 +89,7 @@ export async function startOpenSshSftp(options: {
     for (const line of chunk.toString('utf8').split('\n')) {
       if (line.trim() === '') continue;
       output.push(line);
-      options.log?.(`[sshd] ${line}`);
+      options.log?.(`[${name}] ${line}`);
     }
   };
   child.stdout?.on('data', collect);
@@ -97,10 +107,10 @@ export async function startOpenSshSftp(options: {
       `OpenSSH sshd (${SSHD_PATH}) did not start on 127.0.0.1:${port}: ${(error as Error).message}\n${details}`,
     );
   }
-  options.log?.(`[sshd] listening on 127.0.0.1:${port} (pid ${child.pid})`);
+  options.log?.(`[${name}] listening on 127.0.0.1:${port} (pid ${child.pid})`);
 
   return {
-    kind: 'openssh',
+    kind: options.kind ?? 'openssh',
     host: '127.0.0.1',
     port,
     username: os.userInfo().username,
@@ -112,7 +122,7 @@ export async function startOpenSshSftp(options: {
 }
 
 /** Ready means: the port answers with an SSH identification line while our child still runs. */
-async function waitForSshBanner(
+export async function waitForSshBanner(
   child: ChildProcess,
   port: number,
   spawnError: Promise<Error>,
@@ -158,7 +168,7 @@ function answersWithBanner(port: number): Promise<boolean> {
  * to finish as their clients disconnect, the rest are killed while the listener can still reap
  * them, and only then is the listener stopped.
  */
-async function stopChild(child: ChildProcess): Promise<void> {
+export async function stopChild(child: ChildProcess): Promise<void> {
   const pid = child.pid;
   if (child.exitCode !== null || child.signalCode !== null || pid === undefined) return;
   // First let connections end on their own, then kill them leaves first, so every process is

@@ -1,3 +1,4 @@
+import type { OtherSftpKind } from '../../src/embedded/other-sftp-servers.js';
 import type { EmbeddedS3 } from '../../src/embedded/s3-server.js';
 import type { EmbeddedSftp } from '../../src/embedded/sftp-server.js';
 
@@ -11,5 +12,7 @@ declare module 'vitest' {
     pgAdminUrl: string;
     sftp: ProvidedSftp;
     s3: ProvidedS3;
+    /** SFTP servers besides OpenSSH, or why one could not be started (never on CI). */
+    otherSftp: Record<OtherSftpKind, ProvidedSftp | { missing: string }>;
   }
 }

@@ -1,0 +1,101 @@
+/**
+ * `rclone serve sftp` (Debian `rclone`; Go's pkg/sftp server over rclone's VFS) on 127.0.0.1,
+ * serving the local file system at its real paths. Without a VFS write cache it refuses
+ * out-of-order writes (`Illegal seek`), as measured (PRODUCT.md §9).
+ */
+import { spawn } from 'node:child_process';
+import { access, chmod, constants, mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort } from './free-port.js';
+import type { EmbeddedSftp } from './sftp-server.js';
+import { writeEd25519KeyPair } from './ssh-keys.js';
+import { stopChild, waitForSshBanner } from './sshd.js';
+
+export const RCLONE_PATH = '/usr/bin/rclone';
+
+export interface RcloneOptions {
+  baseDir: string;
+  /** Directory name under baseDir (several rclones may share a baseDir). */
+  name?: string;
+  log?: (line: string) => void;
+  /** `--vfs-cache-mode writes`: buffer writes locally, which allows out-of-order writes. */
+  writeCache?: boolean;
+}
+
+export async function rcloneAvailable(): Promise<boolean> {
+  return access(RCLONE_PATH, constants.X_OK).then(
+    () => true,
+    () => false,
+  );
+}
+
+export async function startRcloneSftp(options: RcloneOptions): Promise<EmbeddedSftp> {
+  if (!(await rcloneAvailable())) {
+    throw new Error(`rclone not found at ${RCLONE_PATH}; install the Debian package rclone`);
+  }
+  const name = options.name ?? 'rclone';
+  const dir = path.join(options.baseDir, name);
+  const root = path.join(options.baseDir, `${name}-root`);
+  await mkdir(dir, { recursive: true });
+  await mkdir(root, { recursive: true, mode: 0o755 });
+  await chmod(root, 0o755);
+  const hostKey = await writeEd25519KeyPair(dir, 'host_ed25519');
+  const clientKey = await writeEd25519KeyPair(dir, 'client_ed25519');
+  const authorizedKeys = path.join(dir, 'authorized_keys');
+  await writeFile(authorizedKeys, `${clientKey.publicKeyLine}\n`, { mode: 0o600 });
+  const username = os.userInfo().username;
+
+  const port = await freePort();
+  const args = [
+    'serve',
+    'sftp',
+    '/',
+    // No rclone.conf is read or written: everything is on the command line.
+    '--config',
+    '/dev/null',
+    '--addr',
+    `127.0.0.1:${port}`,
+    '--key',
+    hostKey.privateKeyFile,
+    '--authorized-keys',
+    authorizedKeys,
+    '--user',
+    username,
+    '--cache-dir',
+    path.join(dir, 'cache'),
+    ...(options.writeCache ? ['--vfs-cache-mode', 'writes'] : []),
+  ];
+  const child = spawn(RCLONE_PATH, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const output: string[] = [];
+  const collect = (chunk: Buffer): void => {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (line.trim() === '') continue;
+      output.push(line);
+      options.log?.(`[${name}] ${line}`);
+    }
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
+  const stop = (): Promise<void> => stopChild(child);
+  try {
+    await waitForSshBanner(child, port, spawnError);
+  } catch (error) {
+    await stop();
+    throw new Error(
+      `rclone serve sftp did not start on 127.0.0.1:${port}: ${(error as Error).message}\n${output.slice(-20).join('\n')}`,
+    );
+  }
+  options.log?.(`[${name}] listening on 127.0.0.1:${port} (pid ${child.pid})`);
+  return {
+    kind: 'rclone',
+    host: '127.0.0.1',
+    port,
+    username,
+    privateKeyFile: clientKey.privateKeyFile,
+    hostKeySha256: hostKey.fingerprint,
+    root,
+    stop,
+  };
+}
