@@ -4,6 +4,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { EventFacts, RunEvent, Status } from './core/events.js';
+import type { CopyReading } from './core/verify.js';
 
 export interface Clock {
   now(): Date;
@@ -115,4 +116,24 @@ export interface ArchiveReceipt {
 export interface Archive {
   store(key: string, content: ReportContent, signal?: AbortSignal): Promise<ArchiveReceipt>;
   check(): Promise<string>;
+}
+
+/** Where an archived copy was recorded (REPORT_ARCHIVED facts). */
+export interface ArchivedLocation {
+  bucket: string;
+  key: string;
+  versionId?: string;
+}
+
+/** Reads an archived copy back for `verify`; unreachable servers come back as `error`, not thrown. */
+export interface ArchiveReader {
+  read(location: ArchivedLocation, signal?: AbortSignal): Promise<CopyReading>;
+  destroy(): void;
+}
+
+/** Reads a submitted file back at the regulator for `verify` (host key pinned). */
+export interface RegulatorReader {
+  /** `expectedBytes` bounds the read-ahead; longer files are still read to their end. */
+  read(remotePath: string, expectedBytes: number, signal?: AbortSignal): Promise<CopyReading>;
+  close(): Promise<void>;
 }

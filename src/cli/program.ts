@@ -65,6 +65,25 @@ export async function main(argv: readonly string[], io: Io, signal: AbortSignal)
       ),
     );
   program
+    .command('verify')
+    .description(
+      're-read the archived object and the regulator’s file of past days and compare them with the recorded proof',
+    )
+    .option('-r, --report <name>', 'only this report (default: every report)')
+    .option('-d, --date <YYYY-MM-DD>', 'this report date')
+    .option('--since <YYYY-MM-DD>', 'every recorded date from this one on')
+    .option('--archive-only', 'do not connect to the regulator; check the S3 copy only')
+    .option('--json', 'machine-readable output')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 every copy matches (a regulator file that was collected or cannot be read is reported,\nnot a failure), 1 a mismatch, a missing archive, an incomplete day or a copy that could not be checked, 2 bad usage or config.',
+    )
+    .action(
+      action(async (o: object) =>
+        (await import('./commands/verify.js')).verifyCommand(io, { ...globals(), ...o }, signal),
+      ),
+    );
+  program
     .command('check')
     .description(
       'validate the config and connect to the database, each SFTP server (host key pinned) and each bucket',

@@ -23,11 +23,11 @@ export function selectReports(reports: readonly ReportConfig[], name: string | u
   return [found];
 }
 
-export function checkDateOption(date: string | undefined): string | undefined {
+export function checkDateOption(date: string | undefined, option = '--date'): string | undefined {
   if (date !== undefined && !isCalendarDate(date)) {
     throw new EodError(
       'USAGE',
-      `--date: "${date}" is not a calendar date; expected YYYY-MM-DD (e.g. 2026-02-28)`,
+      `${option}: "${date}" is not a calendar date; expected YYYY-MM-DD (e.g. 2026-02-28)`,
     );
   }
   return date;
