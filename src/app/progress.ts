@@ -35,17 +35,25 @@ export function trackContent(content: ReportContent, onBytes: (bytes: number) =>
   };
 }
 
+/** Carriage return, then erase to the end of the line (ANSI EL). */
+const ERASE_LINE = '\r\x1b[K';
+
 /**
  * One self-rewriting line on a terminal: step, bytes, share of the total and rate, at most four
- * times a second. Used by `run` when stderr is a TTY; logs are unaffected.
+ * times a second. Used by `run` when stderr is a TTY. Log lines share that terminal: write them
+ * through `log`, which erases the progress line first (a JSON line glued after a half-drawn
+ * progress line is unreadable and unparsable), writes the log line, then draws the progress line
+ * again below it.
  */
 export function terminalProgress(stream: NodeJS.WritableStream): {
   listener: ProgressListener;
+  /** A pino destination: each write is one whole log line ending in a newline. */
+  log: { write(line: string): void };
   clear(): void;
 } {
   let last = Number.NEGATIVE_INFINITY; // the first update always shows, however young the process
   let started = { key: '', at: 0 };
-  let shown = false;
+  let shown = '';
   const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
   return {
     listener: (p) => {
@@ -59,14 +67,22 @@ export function terminalProgress(stream: NodeJS.WritableStream): {
       const share = p.totalBytes
         ? ` of ${mib(p.totalBytes)} (${Math.floor((100 * p.bytes) / p.totalBytes)}%)`
         : '';
-      stream.write(
-        `\r\x1b[K${p.report} ${p.date} ${p.step}: ${mib(p.bytes)}${share}, ${(p.bytes / 1024 / 1024 / seconds).toFixed(1)} MiB/s`,
-      );
-      shown = true;
+      shown = `${p.report} ${p.date} ${p.step}: ${mib(p.bytes)}${share}, ${(p.bytes / 1024 / 1024 / seconds).toFixed(1)} MiB/s`;
+      stream.write(`${ERASE_LINE}${shown}`);
+    },
+    log: {
+      write: (line) => {
+        if (!shown) {
+          stream.write(line);
+          return;
+        }
+        const newline = line.endsWith('\n') ? '' : '\n';
+        stream.write(`${ERASE_LINE}${line}${newline}${shown}`);
+      },
     },
     clear: () => {
-      if (shown) stream.write('\r\x1b[K');
-      shown = false;
+      if (shown) stream.write(ERASE_LINE);
+      shown = '';
     },
   };
 }

@@ -15,11 +15,16 @@ export async function loadFor(io: Io, options: GlobalOptions): Promise<LoadedCon
   return loadConfig({ path: options.config, env: io.env });
 }
 
-export function loggerFor(io: Io, loaded: LoadedConfig): Logger {
+/** JSON logs to stderr, or to `destination` (e.g. the progress line's log writer on a terminal). */
+export function loggerFor(
+  io: Io,
+  loaded: LoadedConfig,
+  destination: { write(line: string): void } = io.stderr,
+): Logger {
   return createLogger({
     level: io.env.EOD_LOG_LEVEL ?? loaded.config.log.level,
     secrets: loaded.secrets,
-    destination: io.stderr,
+    destination,
     base: { instance: instanceIdOf(loaded.config, io.env) },
   });
 }

@@ -46,4 +46,26 @@ describe('progress', () => {
     clear();
     expect(out.endsWith('\r\x1b[K')).toBe(true);
   });
+
+  it('a log line erases the progress line first, then the progress line is drawn again below it', () => {
+    let out = '';
+    const stream = new Writable({
+      write(chunk, _e, cb) {
+        out += chunk.toString();
+        cb();
+      },
+    });
+    const { listener, log } = terminalProgress(stream);
+    log.write('{"msg":"before any progress"}\n');
+    expect(out).toBe('{"msg":"before any progress"}\n');
+    listener({ report: 'r', date: '2026-01-01', step: 'rows', bytes: 1024 * 1024 });
+    log.write('{"msg":"rows succeeded"}\n');
+    const lines = out.split('\n');
+    // Every finished line, as the terminal shows it (what follows the last erase), is the JSON alone.
+    for (const line of lines.slice(0, -1)) {
+      const visible = line.split('\r\x1b[K').at(-1) as string;
+      expect(() => JSON.parse(visible), JSON.stringify(line)).not.toThrow();
+    }
+    expect(lines.at(-1)).toMatch(/^r 2026-01-01 rows: 1\.0 MiB, /);
+  });
 });

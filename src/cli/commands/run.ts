@@ -37,9 +37,9 @@ export async function runCommand(io: Io, options: RunOptions, signal: AbortSigna
   const date = checkDateOption(options.date);
   const loaded = await loadFor(io, options);
   const reports = selectReports(loaded.config.reports, options.report);
-  const logger = loggerFor(io, loaded);
-  const app = await appFor(io, loaded, logger);
   const progress = io.stderr.isTTY ? terminalProgress(io.stderr) : undefined;
+  const logger = loggerFor(io, loaded, progress?.log);
+  const app = await appFor(io, loaded, logger);
   const deps = progress ? { ...app.deps, progress: progress.listener } : app.deps;
   try {
     const outcomes: RunOutcome[] = [];
