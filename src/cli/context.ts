@@ -15,18 +15,23 @@ export async function loadFor(io: Io, options: GlobalOptions): Promise<LoadedCon
   return loadConfig({ path: options.config, env: io.env });
 }
 
-/** JSON logs to stderr, or to `destination` (e.g. the progress line's log writer on a terminal). */
+/**
+ * JSON logs to stderr, or to `destination` (e.g. the progress line's log writer on a terminal).
+ * The config's warnings are its first lines.
+ */
 export function loggerFor(
   io: Io,
   loaded: LoadedConfig,
   destination: { write(line: string): void } = io.stderr,
 ): Logger {
-  return createLogger({
+  const logger = createLogger({
     level: io.env.EOD_LOG_LEVEL ?? loaded.config.log.level,
     secrets: loaded.secrets,
     destination,
     base: { instance: instanceIdOf(loaded.config, io.env) },
   });
+  for (const warning of loaded.warnings) logger.warn({ event: 'config.warning' }, warning);
+  return logger;
 }
 
 /** Builds the app after checking the database schema is the one this code knows. */

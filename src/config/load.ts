@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { z } from 'zod';
 import { redactSecrets } from '../core/redact.js';
+import { scanSql } from '../core/sql-scan.js';
 import { invalid, invalidConfig } from './config-errors.js';
 import { parseConfigText } from './parse-text.js';
 import { type Config, configSchema } from './schema.js';
@@ -18,6 +19,8 @@ export interface LoadedConfig {
   readonly secrets: readonly string[];
   /** Absolute path of the file read. */
   readonly path: string;
+  /** Accepted but risky settings, one `<key path>: <what and why>` each; logged at start. */
+  readonly warnings: readonly string[];
 }
 
 type KeyPath = readonly PropertyKey[];
@@ -87,7 +90,7 @@ export async function loadConfig(
     );
   }
 
-  return deepFreeze({ config: result.data, secrets, path: file });
+  return deepFreeze({ config: result.data, secrets, path: file, warnings: configWarnings(result.data) });
 }
 
 /**
@@ -179,6 +182,18 @@ function valueAt(root: unknown, keyPath: KeyPath): unknown {
     node = (node as Record<PropertyKey, unknown>)[key];
   }
   return node;
+}
+
+/** PRODUCT.md §5: a query without ORDER BY is accepted, with a warning, as its order is not stable. */
+function configWarnings(config: Config): string[] {
+  const warnings: string[] = [];
+  config.reports.forEach((report, i) => {
+    if (!scanSql(report.query).topLevelOrderBy)
+      warnings.push(
+        `${formatKeyPath(['reports', i, 'query'])}: has no ORDER BY, so its rows come out in no stable order and two captures of the same rows may differ; add ORDER BY on a unique key`,
+      );
+  });
+  return warnings;
 }
 
 // ---- expansion -------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ import { Cron } from 'croner';
 import { z } from 'zod';
 import { parseDuration } from '../core/duration.js';
 import { isCalendarDate } from '../core/report-date.js';
+import { scanSql } from '../core/sql-scan.js';
+import { templateProblems } from '../core/templates.js';
 
 /** Refinements below run even when a sibling field failed, so one pass reports every problem. */
 const whenObject = ({ value }: { value: unknown }) => typeof value === 'object' && value !== null;
@@ -159,6 +161,46 @@ const s3 = z.strictObject({
     .describe('Reports larger than this many bytes are uploaded in parts.'),
 });
 
+/**
+ * The query must use its date and the templates must render, before anything runs: a query that
+ * ignores $1 delivers another day's rows under this date's name, and a bad template would only fail
+ * after the rows are captured (or, for the prefix, after the file is at the regulator).
+ */
+function checkReportTexts(r: Record<string, unknown>, ctx: z.core.$RefinementCtx<Record<string, unknown>>) {
+  const name = typeof r.name === 'string' ? r.name : 'report';
+  if (typeof r.query === 'string' && r.query !== '') {
+    for (const message of queryProblems(r.query, r.allowQueryWithoutDate === true))
+      ctx.addIssue({ code: 'custom', path: ['query'], message });
+  }
+  if (typeof r.fileName === 'string' && r.fileName !== '') {
+    for (const message of templateProblems(r.fileName, 'fileName', name))
+      ctx.addIssue({ code: 'custom', path: ['fileName'], message });
+  }
+  const prefix = (r.s3 as { prefix?: unknown } | undefined)?.prefix;
+  if (typeof prefix === 'string') {
+    for (const message of templateProblems(prefix, 'prefix', name))
+      ctx.addIssue({ code: 'custom', path: ['s3', 'prefix'], message });
+  }
+}
+
+/** Problems that refuse a query: not using $1 (unless allowed), other parameters, bad quoting. */
+export function queryProblems(query: string, allowWithoutDate: boolean): string[] {
+  const scan = scanSql(query);
+  if (scan.unterminated)
+    return [`ends inside an unterminated ${scan.unterminated}; cannot tell which parameters it uses`];
+  const problems: string[] = [];
+  const others = [...scan.parameters].filter((p) => p !== 1).sort((a, b) => a - b);
+  if (others.length > 0)
+    problems.push(
+      `uses ${others.map((p) => `$${p}`).join(', ')}; only $1 (the report date, an ISO date string) is bound`,
+    );
+  if (!scan.parameters.has(1) && !allowWithoutDate)
+    problems.push(
+      'does not use $1 (the report date), so every date would get the same rows; filter on it (e.g. WHERE booked_on = $1::date), or set allowQueryWithoutDate: true for a whole-table report',
+    );
+  return problems;
+}
+
 const report = z
   .strictObject({
     name: reportName.describe('Report name: the lock name and the {report} template value.'),
@@ -166,18 +208,38 @@ const report = z
       .default('0 0 * * *')
       .describe('Cron schedule in the report time zone (seconds field allowed).'),
     timezone: timeZone.describe('IANA time zone of the report date, the schedule and CSV timestamps.'),
+    reportDate: z
+      .enum(['previous-day', 'same-day'])
+      .default('previous-day')
+      .describe(
+        'Which date a tick reports: previous-day (the local day before the tick; midnight runs) or same-day (the local day of the tick; end-of-business runs, the tick closes the day).',
+      ),
     catchUpDays: z
       .number()
       .int()
       .min(0)
       .max(366)
       .default(3)
-      .describe('Days back that `serve` completes when missing.'),
-    startDate: isoDate.optional().describe('No report date before this one is ever run by `serve`.'),
+      .describe(
+        'Report dates of the schedule before the newest one that `serve` still completes (counts ticks, not calendar days).',
+      ),
+    startDate: isoDate
+      .optional()
+      .describe(
+        'No report date before this one is ever run by `serve`. Without it, a report with no process yet starts with its newest due date only.',
+      ),
     query: z
       .string()
       .min(1)
-      .describe('SQL query; $1 is the report date (ISO string). Use ORDER BY for a stable order.'),
+      .describe(
+        'SQL query; $1 is the report date (ISO string) and must be used. Use ORDER BY for a stable order.',
+      ),
+    allowQueryWithoutDate: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Accept a query that does not use $1 (a whole-table report): every date then gets the same rows. Risk: a date filter written as current_date sends another day's rows under this date's name.",
+      ),
     fileName: z.string().min(1).describe('File name template: {yyyy} {MM} {dd} {report}.'),
     deadline: z
       .string()
@@ -191,6 +253,7 @@ const report = z
     sftp: sftp.describe('Delivery to the regulator; host key pinning is mandatory.'),
     s3: s3.describe('Archive of the delivered file; credentials from the standard AWS chain.'),
   })
+  .superRefine(checkReportTexts, { when: whenObject })
   .describe('A report.');
 
 export const configSchema = z

@@ -24,7 +24,7 @@ function report(name: string, timezone: string, deadline: string): ReportConfig 
         name,
         timezone,
         deadline,
-        query: 'SELECT 1',
+        query: 'SELECT $1::date AS day',
         fileName: 'eod_{yyyy}{MM}{dd}.csv',
         sftp: {
           host: 'sftp.example',

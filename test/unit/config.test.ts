@@ -151,7 +151,7 @@ describe('loadConfig: valid files', () => {
     const yaml = `${VALID_YAML.replace('    sftp:\n', '    sftp: &sftp\n')}
   - name: eod-balances
     timezone: Europe/London
-    query: "SELECT 1"
+    query: "SELECT * FROM balances WHERE day = $1::date ORDER BY account"
     fileName: "bal_{yyyy}{MM}{dd}.csv"
     sftp:
       <<: *sftp

@@ -17,7 +17,7 @@ function report(name = 'eod-transactions'): ReportConfig {
         name,
         timezone: 'Europe/London',
         deadline: '01:00',
-        query: 'SELECT 1',
+        query: 'SELECT $1::date AS day',
         fileName: 'eod_{yyyy}{MM}{dd}.csv',
         sftp: {
           host: 'sftp.example',

@@ -65,6 +65,7 @@ function checksFor(config: Config): Check[] {
 export async function checkCommand(io: Io, options: GlobalOptions): Promise<number> {
   const loaded = await loadFor(io, options);
   println(io.stdout, `ok     config ${loaded.path} (${loaded.config.reports.length} report(s))`);
+  for (const warning of loaded.warnings) println(io.stdout, `WARN   ${warning}`);
   let failed = 0;
   for (const check of checksFor(loaded.config)) {
     try {

@@ -1,0 +1,135 @@
+/**
+ * A small lexical scanner for PostgreSQL SQL text, enough to tell what a report query uses: which
+ * positional parameters (`$1`) appear as code, and whether the outermost statement has ORDER BY.
+ * Comments (`--`, nested block comments), string literals ('…', E'…' with backslash escapes),
+ * dollar-quoted strings ($$…$$, $tag$…$tag$) and quoted identifiers ("…") are skipped, so a `$1`
+ * or an ORDER BY inside them does not count. Identifiers may contain `$` (`a$1` is one name).
+ * Pure; follows the lexical rules of the PostgreSQL manual, §4.1 "Lexical Structure".
+ */
+
+export interface SqlScan {
+  /** Positional parameter numbers used outside comments, literals and quoted identifiers. */
+  parameters: ReadonlySet<number>;
+  /** True when ORDER BY appears at parenthesis depth 0 (it orders the result, not a subquery). */
+  topLevelOrderBy: boolean;
+  /** Set when the text ends inside a comment, literal or quoted identifier. */
+  unterminated?: 'comment' | 'string' | 'dollar-quoted string' | 'quoted identifier';
+}
+
+const IDENT_START = /[A-Za-z_\u0080-\uffff]/;
+const IDENT_PART = /[A-Za-z0-9_$\u0080-\uffff]/;
+const DOLLAR_TAG = /^\$([A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/;
+
+export function scanSql(text: string): SqlScan {
+  const parameters = new Set<number>();
+  let depth = 0;
+  let topLevelOrderBy = false;
+  let previousWord = '';
+  let i = 0;
+  const n = text.length;
+
+  const word = (w: string) => {
+    const upper = w.toUpperCase();
+    if (depth === 0 && previousWord === 'ORDER' && upper === 'BY') topLevelOrderBy = true;
+    previousWord = upper;
+  };
+
+  while (i < n) {
+    const c = text[i] as string;
+    const next = text[i + 1];
+    if (c === '-' && next === '-') {
+      const end = text.indexOf('\n', i);
+      i = end === -1 ? n : end + 1;
+      continue;
+    }
+    if (c === '/' && next === '*') {
+      let nesting = 1;
+      i += 2;
+      while (i < n && nesting > 0) {
+        if (text[i] === '/' && text[i + 1] === '*') {
+          nesting++;
+          i += 2;
+        } else if (text[i] === '*' && text[i + 1] === '/') {
+          nesting--;
+          i += 2;
+        } else i++;
+      }
+      if (nesting > 0) return { parameters, topLevelOrderBy, unterminated: 'comment' };
+      continue;
+    }
+    if (c === "'") {
+      // E'…' (escape string): a backslash escapes the next character. Otherwise only '' does.
+      const escapes = /[eE]/.test(text[i - 1] ?? '') && !IDENT_PART.test(text[i - 2] ?? '');
+      i = skipQuoted(text, i + 1, "'", escapes);
+      if (i < 0) return { parameters, topLevelOrderBy, unterminated: 'string' };
+      previousWord = '';
+      continue;
+    }
+    if (c === '"') {
+      i = skipQuoted(text, i + 1, '"', false);
+      if (i < 0) return { parameters, topLevelOrderBy, unterminated: 'quoted identifier' };
+      previousWord = '';
+      continue;
+    }
+    if (c === '$') {
+      const digits = /^\$(\d+)/.exec(text.slice(i, i + 12));
+      if (digits?.[1]) {
+        parameters.add(Number(digits[1]));
+        i += digits[0].length;
+        previousWord = '';
+        continue;
+      }
+      const tag = DOLLAR_TAG.exec(text.slice(i, i + 200));
+      if (tag) {
+        const close = text.indexOf(tag[0], i + tag[0].length);
+        if (close === -1) return { parameters, topLevelOrderBy, unterminated: 'dollar-quoted string' };
+        i = close + tag[0].length;
+        previousWord = '';
+        continue;
+      }
+      i++;
+      continue;
+    }
+    if (IDENT_START.test(c)) {
+      let end = i + 1;
+      while (end < n && IDENT_PART.test(text[end] as string)) end++;
+      word(text.slice(i, end));
+      i = end;
+      continue;
+    }
+    if (/\d/.test(c)) {
+      // A number such as 1e5 or 10.5, never an identifier.
+      let end = i + 1;
+      while (end < n && /[0-9a-zA-Z_.]/.test(text[end] as string)) end++;
+      i = end;
+      previousWord = '';
+      continue;
+    }
+    if (c === '(') depth++;
+    else if (c === ')') depth = Math.max(0, depth - 1);
+    if (!/\s/.test(c)) previousWord = '';
+    i++;
+  }
+  return { parameters, topLevelOrderBy };
+}
+
+/** The index after the closing quote, or -1 when the text ends first. A doubled quote is one. */
+function skipQuoted(text: string, from: number, quote: string, backslashEscapes: boolean): number {
+  let i = from;
+  while (i < text.length) {
+    const c = text[i];
+    if (backslashEscapes && c === '\\') {
+      i += 2;
+      continue;
+    }
+    if (c === quote) {
+      if (text[i + 1] === quote) {
+        i += 2;
+        continue;
+      }
+      return i + 1;
+    }
+    i++;
+  }
+  return -1;
+}
