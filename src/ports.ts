@@ -104,6 +104,17 @@ export interface DeliveryTarget {
   close(): Promise<void>;
 }
 
+/** A checksum the archive server verified and reported for the stored object. */
+export interface ServerChecksum {
+  algorithm: 'SHA256';
+  /** FULL_OBJECT: the whole file's SHA-256 (single put). COMPOSITE: SHA-256 of the parts' SHA-256s, `-<parts>`. */
+  type: 'FULL_OBJECT' | 'COMPOSITE';
+  /** Base64, as S3 reports it. */
+  checksum: string;
+  /** Bytes per part (COMPOSITE), to recompute it from the file. */
+  partSize?: number;
+}
+
 export interface ArchiveReceipt {
   bucket: string;
   key: string;
@@ -111,6 +122,10 @@ export interface ArchiveReceipt {
   etag?: string;
   sha256: string;
   alreadyPresent: boolean;
+  /** What the server verified; null when it reported no checksum (then our metadata is the only record). */
+  verifiedByServer: ServerChecksum | null;
+  /** How an object found already in place was proven ours. */
+  settledBy?: 'server-checksum' | 'read-back';
 }
 
 export interface Archive {

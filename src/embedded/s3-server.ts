@@ -23,7 +23,10 @@ export interface EmbeddedS3 {
  * Known behaviour of s3rver 3.7.1 (PRODUCT.md §9) that tests must not rely on:
  * - it ignores If-None-Match, so a conditional put overwrites like a plain one;
  * - a streamed PutObject with aws-chunked framing is stored with the framing, so clients must use
- *   `requestChecksumCalculation: 'WHEN_REQUIRED'`.
+ *   `requestChecksumCalculation: 'WHEN_REQUIRED'`;
+ * - it verifies no checksum and reports none (measured 2026-11-30: a wrong x-amz-checksum-sha256 or
+ *   -crc64nvme on PutObject, UploadPart or a FULL_OBJECT CompleteMultipartUpload is accepted, and
+ *   no response or HeadObject carries a checksum), so tests play real S3's answers themselves.
  * Its partial-object defect is fixed here, see `makePutObjectAtomic`.
  */
 export async function startEmbeddedS3(options: {

@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,6 +81,37 @@ function recordingClient(config: S3Config): { client: S3Client; sent: Sent[] } {
     { step: 'finalizeRequest', name: 'recordRequests', priority: 'low' },
   );
   return { client, sent };
+}
+
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest();
+
+/**
+ * Plays what real S3 answers and s3rver does not: the checksum it verified. A single put echoes
+ * the full-object SHA-256 header; a multipart completion gives the composite of the parts'
+ * SHA-256 headers (in part order) as `<base64>-<parts>`.
+ */
+function answerChecksumsAsS3(client: S3Client, sent: Sent[], options: { tamper?: boolean } = {}): void {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const result = await next(args);
+      const output = result.output as unknown as Record<string, unknown>;
+      if (context.commandName === 'PutObjectCommand') {
+        output.ChecksumSHA256 = headersOf(sent, 'PutObjectCommand')['x-amz-checksum-sha256'];
+        output.ChecksumType = 'FULL_OBJECT';
+      }
+      if (context.commandName === 'CompleteMultipartUploadCommand') {
+        const parts = sent
+          .filter((r) => r.command === 'UploadPartCommand')
+          .sort((a, b) => Number(a.query.partNumber) - Number(b.query.partNumber))
+          .map((r) => Buffer.from(r.headers['x-amz-checksum-sha256'] ?? '', 'base64'));
+        if (options.tamper) parts.reverse();
+        output.ChecksumSHA256 = `${sha256(Buffer.concat(parts)).toString('base64')}-${parts.length}`;
+        output.ChecksumType = 'COMPOSITE';
+      }
+      return result;
+    },
+    { step: 'initialize', name: 'answerChecksumsAsS3' },
+  );
 }
 
 function headersOf(sent: Sent[], command: string): Record<string, string> {
@@ -214,9 +245,21 @@ describe('S3Archive against s3rver', () => {
     const second = await archive.store(key, content);
     const after = await client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }));
 
-    expect(second).toMatchObject({ bucket: BUCKET, key, sha256: content.sha256, alreadyPresent: true });
+    expect(second).toMatchObject({
+      bucket: BUCKET,
+      key,
+      sha256: content.sha256,
+      alreadyPresent: true,
+      // s3rver reports no checksum, so the object is read back and hashed rather than trusted.
+      settledBy: 'read-back',
+      verifiedByServer: null,
+    });
     expect(second.etag).toBe(first.etag);
-    expect(sent.map((r) => r.command)).toEqual(['HeadObjectCommand', 'HeadObjectCommand']);
+    expect(sent.map((r) => r.command)).toEqual([
+      'HeadObjectCommand',
+      'GetObjectCommand',
+      'HeadObjectCommand',
+    ]);
     expect(after.ETag).toBe(before.ETag);
     expect(after.LastModified).toEqual(before.LastModified);
   });
@@ -239,9 +282,63 @@ describe('S3Archive against s3rver', () => {
     expect(error.code).toBe('ARCHIVE_CONFLICT');
     expect(error.message).toContain(`s3://${BUCKET}/${key}`);
     expect(error.message).toContain(ours.sha256);
-    if (metadata(other)) expect(error.message).toContain(memoryContent(other).sha256);
-    else expect(error.message).toContain('sha256 unknown');
+    // Read back and hashed: the message names what is really there, metadata or not.
+    expect(error.message).toContain(
+      `already exists as sha256 ${memoryContent(other).sha256}, ${other.length} bytes`,
+    );
     expect((await getBytes(client, key)).equals(other)).toBe(true);
+  });
+
+  it('adopts an object re-uploaded without our metadata (aws s3 cp) when its bytes are ours, by reading it back', async () => {
+    const config = s3Config();
+    const { client, sent } = recordingClient(config);
+    const key = uniqueKey('recopied.csv');
+    const bytes = Buffer.from('id,amount\n1,10.00\n2,20.00\n');
+    await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: bytes }));
+    const before = await client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }));
+    expect(before.Metadata?.sha256).toBeUndefined();
+    sent.length = 0;
+
+    const receipt = await new S3Archive(config, { client }).store(key, memoryContent(bytes));
+
+    expect(receipt).toMatchObject({ alreadyPresent: true, settledBy: 'read-back', verifiedByServer: null });
+    expect(sent.map((r) => r.command)).toEqual(['HeadObjectCommand', 'GetObjectCommand']);
+    const after = await client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }));
+    expect(after.ETag).toBe(before.ETag);
+    expect(after.LastModified).toEqual(before.LastModified);
+  });
+
+  it('does not trust metadata: other bytes of the same size under our sha256 metadata are a conflict', async () => {
+    const config = s3Config();
+    const { client } = recordingClient(config);
+    const key = uniqueKey('forged.csv');
+    const ours = memoryContent(Buffer.from('id,amount\n1,10.00\n'));
+    const forged = Buffer.from('id,amount\n1,90.00\n');
+    await client.send(
+      new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: forged, Metadata: { sha256: ours.sha256 } }),
+    );
+
+    const error = await rejection(new S3Archive(config, { client }).store(key, ours));
+
+    expect(error.code).toBe('ARCHIVE_CONFLICT');
+    expect(error.facts).toMatchObject({ existingSha256: memoryContent(forged).sha256, existingBytes: 18 });
+    expect((await getBytes(client, key)).equals(forged)).toBe(true);
+  });
+
+  it('an existing object of another size is a conflict without downloading it', async () => {
+    const config = s3Config();
+    const { client, sent } = recordingClient(config);
+    const key = uniqueKey('longer.csv');
+    await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: Buffer.from('id\n1\n2\n') }));
+    sent.length = 0;
+
+    const error = await rejection(
+      new S3Archive(config, { client }).store(key, memoryContent(Buffer.from('id\n1\n'))),
+    );
+
+    expect(error.code).toBe('ARCHIVE_CONFLICT');
+    expect(error.message).toContain('already exists as sha256 unknown, 7 bytes');
+    expect(sent.map((r) => r.command)).toEqual(['HeadObjectCommand']);
   });
 
   it('judges what another writer put when the conditional put answers 412', async () => {
@@ -315,6 +412,8 @@ describe('S3Archive against s3rver', () => {
     const receipt = await new S3Archive(config, { client }).store(key, content);
 
     expect(receipt.alreadyPresent).toBe(false);
+    // s3rver verifies no checksum and reports none: recorded as such, never invented.
+    expect(receipt.verifiedByServer).toBeNull();
     expect((await getBytes(client, key)).equals(bytes)).toBe(true);
     const head = await client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }));
     expect(head.Metadata?.sha256).toBe(content.sha256);
@@ -332,6 +431,48 @@ describe('S3Archive against s3rver', () => {
         Buffer.from(content.sha256, 'hex').toString('base64'),
       );
     }
+  });
+
+  it.each([
+    ['multipart: composite of the parts', 5 * MiB, 12 * MiB, 'COMPOSITE'],
+    ['single put: full-object SHA-256', 4 * 1024 ** 3, 1 * MiB, 'FULL_OBJECT'],
+  ] as const)(
+    'records the checksum the server verified, as real S3 reports it (%s)',
+    async (_label, threshold, size, type) => {
+      const config = s3Config({ multipartThreshold: threshold });
+      const { client, sent } = recordingClient(config);
+      answerChecksumsAsS3(client, sent);
+      const bytes = randomBytes(size);
+      const key = uniqueKey('checksummed.csv');
+
+      const receipt = await new S3Archive(config, { client }).store(key, memoryContent(bytes));
+
+      const partSize = 5 * MiB;
+      const expected =
+        type === 'COMPOSITE'
+          ? `${sha256(Buffer.concat([0, 1, 2].map((i) => sha256(bytes.subarray(i * partSize, (i + 1) * partSize))))).toString('base64')}-3`
+          : sha256(bytes).toString('base64');
+      expect(receipt.verifiedByServer).toEqual({
+        algorithm: 'SHA256',
+        type,
+        checksum: expected,
+        ...(type === 'COMPOSITE' ? { partSize } : {}),
+      });
+    },
+  );
+
+  it('fails when the server reports a composite checksum other than the parts we streamed', async () => {
+    const config = s3Config({ multipartThreshold: 5 * MiB });
+    const { client, sent } = recordingClient(config);
+    answerChecksumsAsS3(client, sent, { tamper: true });
+    const key = uniqueKey('bad-composite.csv');
+
+    const error = await rejection(
+      new S3Archive(config, { client }).store(key, memoryContent(randomBytes(11 * MiB))),
+    );
+
+    expect(error.code).toBe('CONTENT_MISMATCH');
+    expect(error.message).toContain("the server's composite SHA-256 is");
   });
 
   it.each([

@@ -61,6 +61,14 @@ describe('eod-report verify (real PostgreSQL, OpenSSH sshd, s3rver; CLI as a chi
     );
     expect(line).toContain(`to s3://${fx.bucket}/${keyOf(DATES[0] as string)}: matches`);
     expect(line).toMatch(/sent \S+ by \S+ to /);
+
+    // What the archive server verified is part of the proof; s3rver verifies and reports none.
+    const { rows } = await fx.pool.query(
+      `SELECT e.facts FROM end_of_day_reporting_event e JOIN end_of_day_reporting p USING (process_id)
+       WHERE p.date = $1 AND e.status = 'REPORT_ARCHIVED'`,
+      [DATES[0]],
+    );
+    expect(rows[0]?.facts).toHaveProperty('verifiedByServer', null);
   });
 
   it('catches a tampered archive (same size, other bytes): exit 1, the line names the S3 copy and how it differs', async () => {

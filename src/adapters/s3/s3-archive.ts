@@ -2,8 +2,6 @@
  * The S3 archive (PRODUCT.md §3 step 5): puts the submitted bytes once under a key, never
  * overwrites an existing object, and proves afterwards that what is stored is ours.
  */
-import { createHash } from 'node:crypto';
-import { pipeline, type Readable, Transform } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   HeadBucketCommand,
@@ -15,10 +13,12 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { S3Config } from '../../config/schema.js';
-import { coerceError, EodError, isEodError } from '../../core/errors.js';
-import type { Archive, ArchiveReceipt, ReportContent } from '../../ports.js';
+import { EodError, isEodError } from '../../core/errors.js';
+import type { Archive, ArchiveReceipt, ReportContent, ServerChecksum } from '../../ports.js';
 import { createS3Client } from './client.js';
 import { explain, httpStatus, isPreconditionFailed, optional } from './s3-errors.js';
+import { hashObject } from './s3-read-back.js';
+import { openVerified } from './verified-body.js';
 
 export interface S3ArchiveOptions {
   client?: S3Client;
@@ -35,7 +35,15 @@ const MAX_PARTS = 10_000;
 const QUEUE_SIZE = 2;
 const CHECK_TIMEOUT_MS = 20_000;
 
-type PutResult = { versionId?: string; etag?: string };
+/** What the server answered: version, etag, and the checksum it verified (if it says). */
+type PutResult = {
+  versionId?: string;
+  etag?: string;
+  checksumSha256?: string;
+  /** Ours, for a multipart upload: the composite SHA-256 of the parts as we streamed them. */
+  composite?: string;
+  partSize?: number;
+};
 
 export class S3Archive implements Archive {
   readonly #config: S3Config;
@@ -54,7 +62,7 @@ export class S3Archive implements Archive {
     signal?.throwIfAborted();
     // s3rver ignores If-None-Match, so existence is checked here as well as by the server.
     const existing = await this.#head(key, signal);
-    if (existing) return this.#adopt(key, content, existing);
+    if (existing) return this.#adopt(key, content, existing, signal);
 
     await this.#failpoint('archive.before-put');
     let put: PutResult;
@@ -74,7 +82,7 @@ export class S3Archive implements Archive {
           { bucket: this.#config.bucket, key },
         );
       }
-      return this.#adopt(key, content, raced);
+      return this.#adopt(key, content, raced, signal);
     }
     await this.#failpoint('archive.after-put');
 
@@ -97,7 +105,31 @@ export class S3Archive implements Archive {
       ...optional('etag', put.etag ?? stored?.ETag),
       sha256: content.sha256,
       alreadyPresent: false,
+      verifiedByServer: this.#serverVerified(key, content, put),
     };
+  }
+
+  /**
+   * The checksum the server says it verified, compared with ours: the full-object SHA-256 of a
+   * single put, or the composite SHA-256 of a multipart upload (S3 checks each part's SHA-256 as
+   * it arrives; we hash the same parts in the same pass as the whole file). Null when the server
+   * reports none (s3rver, some S3-compatible servers): our metadata is then the only record.
+   */
+  #serverVerified(key: string, content: ReportContent, put: PutResult): ServerChecksum | null {
+    const reported = put.checksumSha256;
+    if (reported === undefined) return null;
+    const composite = /-\d+$/.test(reported);
+    const expected = composite ? put.composite : Buffer.from(content.sha256, 'hex').toString('base64');
+    if (reported !== expected) {
+      throw new EodError(
+        'CONTENT_MISMATCH',
+        `archived ${this.#where(key)} but the server's ${composite ? 'composite' : 'full-object'} SHA-256 is ${reported}; ours is ${expected ?? 'unknown'}`,
+        { bucket: this.#config.bucket, key, serverChecksum: reported, expectedChecksum: expected ?? null },
+      );
+    }
+    return composite
+      ? { algorithm: 'SHA256', type: 'COMPOSITE', checksum: reported, ...optional('partSize', put.partSize) }
+      : { algorithm: 'SHA256', type: 'FULL_OBJECT', checksum: reported };
   }
 
   async check(): Promise<string> {
@@ -128,30 +160,67 @@ export class S3Archive implements Archive {
     }
   }
 
-  #adopt(key: string, content: ReportContent, head: HeadObjectCommandOutput): ArchiveReceipt {
-    const verdict = judge(head, content);
-    if (verdict.kind !== 'same') {
-      throw new EodError(
-        'ARCHIVE_CONFLICT',
-        `${this.#where(key)} already exists as ${describeSeen(verdict)}; ours is sha256 ${content.sha256}, ${content.bytes} bytes; an archived object is never overwritten`,
-        {
-          bucket: this.#config.bucket,
-          key,
-          existingSha256: verdict.sha256 ?? null,
-          existingBytes: verdict.bytes ?? null,
-          sha256: content.sha256,
-          bytes: content.bytes,
-        },
-      );
-    }
-    return {
+  /**
+   * An object already under our key (a crash after the put, another writer, an operator's
+   * `aws s3 cp`) is ours when its bytes are: proven by a full-object SHA-256 the server verified,
+   * or else by reading it back and hashing it. Metadata alone proves nothing (anyone can set it,
+   * and a re-upload drops it). A conflict only when the bytes differ.
+   */
+  async #adopt(
+    key: string,
+    content: ReportContent,
+    head: HeadObjectCommandOutput,
+    signal: AbortSignal | undefined,
+  ): Promise<ArchiveReceipt> {
+    const receipt = (settledBy: ArchiveReceipt['settledBy'], verifiedByServer: ServerChecksum | null) => ({
       bucket: this.#config.bucket,
       key,
       ...optional('versionId', head.VersionId),
       ...optional('etag', head.ETag),
       sha256: content.sha256,
       alreadyPresent: true,
-    };
+      settledBy,
+      verifiedByServer,
+    });
+    if (head.ContentLength !== undefined && head.ContentLength !== content.bytes) {
+      throw this.#conflict(key, content, { bytes: head.ContentLength });
+    }
+    const checksum = head.ChecksumSHA256;
+    if (checksum !== undefined && head.ChecksumType !== 'COMPOSITE' && !/-\d+$/.test(checksum)) {
+      const sha256 = Buffer.from(checksum, 'base64').toString('hex');
+      if (sha256 !== content.sha256)
+        throw this.#conflict(key, content, { sha256, bytes: head.ContentLength });
+      return receipt('server-checksum', { algorithm: 'SHA256', type: 'FULL_OBJECT', checksum });
+    }
+    let read: { bytes: number; sha256: string };
+    try {
+      read = await hashObject(
+        this.#client,
+        { bucket: this.#config.bucket, key, ...optional('versionId', head.VersionId) },
+        signal,
+      );
+    } catch (error) {
+      throw this.#failure(error, 'GetObject', key, signal);
+    }
+    if (read.bytes !== content.bytes || read.sha256 !== content.sha256) {
+      throw this.#conflict(key, content, read);
+    }
+    return receipt('read-back', null);
+  }
+
+  #conflict(key: string, content: ReportContent, seen: { sha256?: string; bytes?: number | undefined }) {
+    return new EodError(
+      'ARCHIVE_CONFLICT',
+      `${this.#where(key)} already exists as ${describeSeen(seen)}; ours is sha256 ${content.sha256}, ${content.bytes} bytes; an archived object is never overwritten`,
+      {
+        bucket: this.#config.bucket,
+        key,
+        existingSha256: seen.sha256 ?? null,
+        existingBytes: seen.bytes ?? null,
+        sha256: content.sha256,
+        bytes: content.bytes,
+      },
+    );
   }
 
   async #putOnce(key: string, content: ReportContent, signal: AbortSignal | undefined): Promise<PutResult> {
@@ -160,7 +229,7 @@ export class S3Archive implements Archive {
     const own = new AbortController();
     const abortSignal = signal ? AbortSignal.any([signal, own.signal]) : own.signal;
     let bodyError: Error | undefined;
-    const body = openVerified(content, this.#where(key), (error) => {
+    const { stream: body } = openVerified(content, this.#where(key), (error) => {
       bodyError ??= error;
       own.abort(error);
     });
@@ -177,7 +246,11 @@ export class S3Archive implements Archive {
         }),
         { abortSignal },
       );
-      return { versionId: out.VersionId, etag: out.ETag };
+      return {
+        ...optional('versionId', out.VersionId),
+        ...optional('etag', out.ETag),
+        ...optional('checksumSha256', out.ChecksumSHA256),
+      };
     } catch (error) {
       throw bodyError ?? error;
     } finally {
@@ -193,9 +266,16 @@ export class S3Archive implements Archive {
     let bodyError: Error | undefined;
     // A failing body ends lib-storage's read loop by itself, which then aborts the multipart
     // upload and waits for that; aborting from here would skip the cleanup.
-    const body = openVerified(content, this.#where(key), (error) => {
-      bodyError ??= error;
-    });
+    const partSize = partSizeFor(content.bytes, this.#config.multipartThreshold);
+    const verified = openVerified(
+      content,
+      this.#where(key),
+      (error) => {
+        bodyError ??= error;
+      },
+      partSize,
+    );
+    const body = verified.stream;
     const abortController = new AbortController();
     const onAbort = () => abortController.abort(signal?.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -212,13 +292,19 @@ export class S3Archive implements Archive {
           // lib-storage copies params into CompleteMultipartUpload too, which honours it.
           IfNoneMatch: '*',
         },
-        partSize: partSizeFor(content.bytes, this.#config.multipartThreshold),
+        partSize,
         queueSize: QUEUE_SIZE,
         leavePartsOnError: false,
         abortController,
       });
-      const out = await upload.done();
-      return { versionId: out.VersionId, etag: out.ETag };
+      const out = (await upload.done()) as { VersionId?: string; ETag?: string; ChecksumSHA256?: string };
+      return {
+        ...optional('versionId', out.VersionId),
+        ...optional('etag', out.ETag),
+        ...optional('checksumSha256', out.ChecksumSHA256),
+        ...optional('composite', verified.composite()),
+        partSize,
+      };
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
       throw bodyError ?? error;
@@ -289,60 +375,9 @@ function judge(head: HeadObjectCommandOutput, content: ReportContent): Verdict {
   return { kind, sha256, ...optional('bytes', bytes) };
 }
 
-function describeSeen(verdict: Verdict | undefined): string {
+function describeSeen(verdict: { sha256?: string; bytes?: number | undefined } | undefined): string {
   const size = verdict?.bytes === undefined ? 'unknown size' : `${verdict.bytes} bytes`;
   return `sha256 ${verdict?.sha256 ?? 'unknown'}, ${size}`;
-}
-
-/**
- * The content as the request body, checked against its declared size and SHA-256 as it
- * streams. The last chunk is held back until the source ends cleanly, so a request can never
- * complete with a body that later turns out wrong: the server sees a short body and keeps nothing.
- */
-function openVerified(content: ReportContent, where: string, onError: (error: Error) => void): Readable {
-  const hash = createHash('sha256');
-  let bytes = 0;
-  let held: Buffer | undefined;
-  const verifier = new Transform({
-    transform(chunk: Buffer | string, _encoding, done) {
-      const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-      hash.update(buf);
-      bytes += buf.length;
-      const previous = held;
-      held = buf;
-      done(null, previous);
-    },
-    flush(done) {
-      const sha256 = hash.digest('hex');
-      if (bytes !== content.bytes || sha256 !== content.sha256) {
-        done(
-          new EodError(
-            'CONTENT_MISMATCH',
-            `report content for ${where} read as ${bytes} bytes, sha256 ${sha256}; expected ${content.bytes} bytes, sha256 ${content.sha256}`,
-            { bytes, sha256, expectedBytes: content.bytes, expectedSha256: content.sha256 },
-          ),
-        );
-        return;
-      }
-      done(null, held);
-    },
-  });
-  pipeline(content.open(), verifier, (error) => {
-    if (!error) return;
-    onError(
-      isEodError(error)
-        ? error
-        : new EodError(
-            'STEP_FAILED',
-            `reading the report content for ${where} failed: ${coerceError(error).message}`,
-            {},
-            {
-              cause: error,
-            },
-          ),
-    );
-  });
-  return verifier;
 }
 
 /** Parts big enough to stay under S3's part count, small enough to bound memory. */

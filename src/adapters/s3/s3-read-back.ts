@@ -25,31 +25,7 @@ export class S3ReadBack implements ArchiveReader {
   async read(location: ArchivedLocation, signal?: AbortSignal): Promise<CopyReading> {
     const config = { ...this.#config, bucket: location.bucket };
     try {
-      const out = await this.#client.send(
-        new GetObjectCommand({
-          Bucket: location.bucket,
-          Key: location.key,
-          ...(location.versionId === undefined ? {} : { VersionId: location.versionId }),
-        }),
-        { abortSignal: signal },
-      );
-      const hash = createHash('sha256');
-      let bytes = 0;
-      const body = out.Body as NodeJS.ReadableStream | undefined;
-      if (body) {
-        await pipeline(
-          body,
-          new Writable({
-            write(chunk: Buffer, _encoding, done) {
-              hash.update(chunk);
-              bytes += chunk.length;
-              done();
-            },
-          }),
-          { signal },
-        );
-      }
-      return { kind: 'read', bytes, sha256: hash.digest('hex') };
+      return { kind: 'read', ...(await hashObject(this.#client, location, signal)) };
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
       const status = httpStatus(error);
@@ -65,4 +41,37 @@ export class S3ReadBack implements ArchiveReader {
   destroy(): void {
     this.#client.destroy();
   }
+}
+
+/** Streams the object (the given version, if any) through SHA-256; S3 errors are thrown as they come. */
+export async function hashObject(
+  client: S3Client,
+  location: ArchivedLocation,
+  signal?: AbortSignal,
+): Promise<{ bytes: number; sha256: string }> {
+  const out = await client.send(
+    new GetObjectCommand({
+      Bucket: location.bucket,
+      Key: location.key,
+      ...(location.versionId === undefined ? {} : { VersionId: location.versionId }),
+    }),
+    { abortSignal: signal },
+  );
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const body = out.Body as NodeJS.ReadableStream | undefined;
+  if (body) {
+    await pipeline(
+      body,
+      new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          hash.update(chunk);
+          bytes += chunk.length;
+          done();
+        },
+      }),
+      { signal },
+    );
+  }
+  return { bytes, sha256: hash.digest('hex') };
 }
