@@ -1,6 +1,7 @@
 -- ShedLock's table, column for column, so ShedLock-based tools can read or share it.
 -- fencing_token is ours: incremented on every acquisition and checked with each event write.
-CREATE TABLE shedlock (
+-- IF NOT EXISTS: a shedlock table ShedLock itself created first is adopted by 0007, not refused.
+CREATE TABLE IF NOT EXISTS shedlock (
   name VARCHAR(64) PRIMARY KEY,
   lock_until TIMESTAMPTZ NOT NULL,
   locked_at TIMESTAMPTZ NOT NULL,
@@ -8,7 +9,7 @@ CREATE TABLE shedlock (
   fencing_token BIGINT NOT NULL DEFAULT 0
 );
 
--- The target of the `table` strategy's LOCK TABLE … IN ACCESS EXCLUSIVE MODE NOWAIT.
+-- The target of the `table` strategy's LOCK TABLE ... IN ACCESS EXCLUSIVE MODE NOWAIT.
 -- Not end_of_day_reporting itself: an ACCESS EXCLUSIVE lock on it would block the holder's own
 -- event inserts (their foreign key check takes a lock on the referenced table) made on other
 -- connections, and every reader of the status page or `status`.

@@ -75,7 +75,7 @@ export function createApp(
   const archives = new Map<string, Archive>();
   const deps: RunDependencies = {
     store: new PostgresRunStore(pool, instanceId),
-    rows: new PostgresRowSource(pool, instanceId, failpoint),
+    rows: new PostgresRowSource(pool, instanceId, failpoint, { rowsSchema: config.database.rowsSchema }),
     lock,
     clock: systemClock,
     deliveryFor: (report: ReportConfig) => new SftpDelivery(report.sftp, failpoint),

@@ -266,6 +266,13 @@ export const configSchema = z
           .optional()
           .describe('File holding the PostgreSQL URL (relative to the config file).'),
         poolSize: z.number().int().min(2).max(100).default(5).describe('Connections per instance.'),
+        rowsSchema: z
+          .string()
+          .regex(/^[a-z_][a-z0-9_$]{0,62}$/, 'expected a lower-case schema name (letters, digits, _)')
+          .optional()
+          .describe(
+            'Schema for captured rows (needs CREATE on it); default: end_of_day_reporting_rows, or the schema of our tables when migrate could not create that one.',
+          ),
       })
       .prefault({}),
     instance: z

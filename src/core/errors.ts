@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'SCHEMA_TOO_NEW'
   | 'MIGRATION_FAILED'
   | 'UNAVAILABLE'
+  | 'QUERY_REFUSED'
   | 'FAILPOINT';
 
 /**

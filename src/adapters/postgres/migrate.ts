@@ -23,6 +23,33 @@ export interface MigrationResult {
 
 const MIGRATIONS_DIR = new URL('../../../migrations/', import.meta.url);
 const FILE_NAME = /^(\d{4})_([a-z0-9_]+)\.sql$/;
+/**
+ * Migrations are append-only: a file applied somewhere must keep its bytes, and the ledger's
+ * sha256 proves it. The only exceptions are edits that were safe for every database that applied
+ * the old text, listed here with the sha256 they replaced (so those databases still pass the
+ * check), and why. An edit is safe when the old and new text leave a database that already
+ * applied the old one in the same state. Never remove an entry.
+ */
+export const SUPERSEDED_CHECKSUMS: Readonly<Record<number, readonly { sha256: string; why: string }[]>> = {
+  4: [
+    {
+      sha256: '50ab384635e643356f53ce1d6c4800f2c407b06abd305bc8307bdc6d150fbb68',
+      why: 'a comment made ASCII (LATIN1 databases refused the U+2026 ellipsis); CREATE TABLE shedlock made IF NOT EXISTS so that 0007 adopts a table ShedLock created first',
+    },
+  ],
+  5: [
+    {
+      sha256: '1b12e41c8c6571db3c601346eb04f7defa7933e26e3c92931d76ff5584017cb2',
+      why: 'the rows schema is created only by a role allowed to create schemas (a role owning only its own schema could not migrate)',
+    },
+  ],
+};
+
+function appliedTextMatches(migration: Migration, ledgerSha256: string): boolean {
+  if (migration.sha256 === ledgerSha256) return true;
+  return (SUPERSEDED_CHECKSUMS[migration.version] ?? []).some((old) => old.sha256 === ledgerSha256);
+}
+
 // Arbitrary constant: the advisory lock key of `eod-report migrate`.
 const MIGRATION_LOCK_KEY = 4_202_611_250;
 
@@ -33,6 +60,14 @@ export async function readMigrations(dir: URL = MIGRATIONS_DIR): Promise<Migrati
     const match = FILE_NAME.exec(file);
     if (!match) throw new EodError('MIGRATION_FAILED', `migration file name "${file}" is not NNNN_name.sql`);
     const sql = await readFile(new URL(file, dir), 'utf8');
+    // A migration runs on databases of any encoding (LATIN1 refuses many UTF-8 characters).
+    const nonAscii = /[\u0080-\uffff]/.exec(sql);
+    if (nonAscii) {
+      throw new EodError(
+        'MIGRATION_FAILED',
+        `migration ${file} holds the non-ASCII character "${nonAscii[0]}" at offset ${nonAscii.index}; migrations must be ASCII`,
+      );
+    }
     const version = Number(match[1]);
     if (version !== migrations.length + 1) {
       throw new EodError(
@@ -76,7 +111,7 @@ export async function migrate(client: pg.ClientBase, migrations?: Migration[]): 
     }
     for (const row of rows) {
       const mine = known[row.version - 1];
-      if (mine && mine.sha256 !== row.sha256) {
+      if (mine && !appliedTextMatches(mine, row.sha256)) {
         throw new EodError(
           'MIGRATION_FAILED',
           `migration ${row.version} (${row.name}) was changed after it was applied; migrations are append-only: add a new file instead`,

@@ -13,16 +13,38 @@ import { EodError } from '../../core/errors.js';
 import type { EventFacts } from '../../core/events.js';
 import type { CaptureRequest, ReportContent, RowSource } from '../../ports.js';
 import { appendFencedEvent } from './postgres-run-store.js';
-import { applyRenderSettings, type RenderSettings, renderSettings } from './render-settings.js';
-import { capturedColumns, createCapturedRows, renderCopySql } from './sql/captured-rows.js';
+import {
+  applyRenderSettings,
+  liftStatementTimeouts,
+  type RenderSettings,
+  renderSettings,
+} from './render-settings.js';
+import {
+  type CapturedTable,
+  capturedTableFor,
+  createCapturedRows,
+  DEFAULT_ROWS_SCHEMA,
+  renderCopySql,
+} from './sql/captured-rows.js';
 import { listEvents } from './sql/events.js';
+import { rowsSchemaFor } from './sql/rows-schema.js';
 
 interface CaptureFacts extends EventFacts {
   rows: number;
   bytes: number;
   sha256: string;
+  /** Header names, in order. */
   columns: string[];
+  /** Positional names the columns are stored under; absent in captures made before them. */
+  storedColumns?: string[];
+  /** Where the rows are; absent in captures made before it was recorded (the default schema). */
+  table?: CapturedTable;
   settings: RenderSettings;
+}
+
+export interface RowSourceOptions {
+  /** database.rowsSchema: where new captures go; default: see rowsSchemaFor. */
+  rowsSchema?: string | undefined;
 }
 
 export class PostgresRowSource implements RowSource {
@@ -30,6 +52,7 @@ export class PostgresRowSource implements RowSource {
     private readonly pool: pg.Pool,
     private readonly instanceId: string,
     private readonly failpoint: (name: string) => Promise<void> | void = () => undefined,
+    private readonly options: RowSourceOptions = {},
   ) {}
 
   async capture(request: CaptureRequest) {
@@ -40,11 +63,12 @@ export class PostgresRowSource implements RowSource {
       await client.query('BEGIN');
       const settings = renderSettings(request.timezone);
       await applyRenderSettings(client, settings);
-      await createCapturedRows(client, request.processId, request.query, request.date);
-      const columns = await capturedColumns(client, request.processId);
+      const schema = await rowsSchemaFor(client, this.options.rowsSchema);
+      const table = capturedTableFor(schema, request.processId);
+      const { columns, storedColumns } = await createCapturedRows(client, table, request.query, request.date);
       const measured = { bytes: 0, rows: 0 };
       const hash = createHash('sha256');
-      const copy = client.query(copyTo(renderCopySql(request.processId, columns)));
+      const copy = client.query(copyTo(renderCopySql(table, columns, storedColumns)));
       await pipeline(
         copy,
         new Writable({
@@ -63,6 +87,8 @@ export class PostgresRowSource implements RowSource {
         ...measured,
         sha256: hash.digest('hex'),
         columns,
+        storedColumns,
+        table,
         settings,
         durationMs: Math.round(performance.now() - started),
       };
@@ -114,7 +140,10 @@ function renderCaptured(pool: pg.Pool, processId: string, facts: CaptureFacts): 
     try {
       await client.query('BEGIN READ ONLY');
       await applyRenderSettings(client, facts.settings);
-      await pipeline(client.query(copyTo(renderCopySql(processId, facts.columns))), verify, out);
+      await liftStatementTimeouts(client);
+      const table = facts.table ?? capturedTableFor(DEFAULT_ROWS_SCHEMA, processId);
+      const sql = renderCopySql(table, facts.columns, facts.storedColumns);
+      await pipeline(client.query(copyTo(sql)), verify, out);
       await client.query('COMMIT');
       ok = true;
     } finally {

@@ -40,3 +40,20 @@ export async function applyRenderSettings(client: pg.ClientBase, settings: Rende
     [names, values],
   );
 }
+
+/**
+ * A render is one COPY that stays open while its consumer (an SFTP or S3 transfer) takes the
+ * bytes, so it lasts as long as the slowest network transfer, not as long as the database needs.
+ * A `statement_timeout` or `transaction_timeout` set on the role or database (meant for
+ * interactive queries) would cancel a healthy upload of a large report, so the render transaction
+ * lifts both for itself (SET LOCAL: the session and other transactions keep theirs). A stalled
+ * transfer is caught by the transfers' own timeouts, which end the COPY with them.
+ * `transaction_timeout` exists from PostgreSQL 17 and is skipped on older servers.
+ */
+export async function liftStatementTimeouts(client: pg.ClientBase): Promise<void> {
+  await client.query(
+    `SELECT set_config(name, '0', true)
+     FROM unnest(ARRAY['statement_timeout', 'transaction_timeout']) AS s(name)
+     WHERE current_setting(name, true) IS NOT NULL`,
+  );
+}

@@ -1,9 +1,12 @@
+import type pg from 'pg';
 import { assertSchemaCurrent } from '../../adapters/postgres/migrate.js';
 import { createPool } from '../../adapters/postgres/pool.js';
+import { explainQueryError, queryParameters } from '../../adapters/postgres/sql/captured-rows.js';
+import { missingRunPrivileges, rowsSchemaFor } from '../../adapters/postgres/sql/rows-schema.js';
 import { S3Archive } from '../../adapters/s3/s3-archive.js';
 import { SftpDelivery } from '../../adapters/sftp/sftp-delivery.js';
 import { databaseUrlOf } from '../../app/wiring.js';
-import type { Config } from '../../config/schema.js';
+import type { Config, ReportConfig } from '../../config/schema.js';
 import { coerceError, EXIT } from '../../core/errors.js';
 import { redactSecrets } from '../../core/redact.js';
 import { type GlobalOptions, loadFor } from '../context.js';
@@ -24,27 +27,64 @@ export function describeDatabase(url: string): string {
   }
 }
 
+async function withClient<T>(url: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const pool = createPool(url, { max: 1, applicationName: 'eod-report check' });
+  try {
+    const client = await pool.connect();
+    try {
+      return await work(client);
+    } finally {
+      client.release();
+    }
+  } finally {
+    await pool.end();
+  }
+}
+
+/** The role can run reports: every privilege `run` needs, and the schema captures go to. */
+async function checkDatabase(client: pg.PoolClient, config: Config, url: string): Promise<string> {
+  const actual = await assertSchemaCurrent(client);
+  const schema = await rowsSchemaFor(client, config.database.rowsSchema);
+  const missing = await missingRunPrivileges(client, schema);
+  if (missing.length > 0) {
+    const { rows } = await client.query<{ role: string }>('SELECT current_user AS role');
+    throw new Error(
+      `role "${rows[0]?.role}" lacks ${missing.join(', ')}; grant them (README, "Database privileges")${
+        missing.some((m) => m.includes(`schema ${schema}`))
+          ? ` or set database.rowsSchema to a schema the role may create tables in`
+          : ''
+      }`,
+    );
+  }
+  return `${describeDatabase(url)} (schema at migration ${actual}, captured rows in schema ${schema})`;
+}
+
+/**
+ * The report's query as the server parses and analyses it inside our capture statement, without
+ * running it: syntax, relations, a second statement, data-modifying WITH, parameters beyond $1.
+ */
+async function checkQuery(client: pg.PoolClient, report: ReportConfig): Promise<string> {
+  try {
+    const parameters = await queryParameters(client, report.query);
+    return parameters === 1
+      ? 'prepared; $1 is the report date'
+      : 'prepared; does not use $1 (the same rows whatever the date)';
+  } catch (error) {
+    throw explainQueryError(error);
+  }
+}
+
 function checksFor(config: Config): Check[] {
   const url = databaseUrlOf(config);
   const checks: Check[] = [
-    {
-      name: 'database',
-      run: async () => {
-        const pool = createPool(url, { max: 1, applicationName: 'eod-report check' });
-        try {
-          const client = await pool.connect();
-          try {
-            const actual = await assertSchemaCurrent(client);
-            return `${describeDatabase(url)} (schema at migration ${actual})`;
-          } finally {
-            client.release();
-          }
-        } finally {
-          await pool.end();
-        }
-      },
-    },
+    { name: 'database', run: () => withClient(url, (client) => checkDatabase(client, config, url)) },
   ];
+  for (const report of config.reports) {
+    checks.push({
+      name: `query ${report.name}`,
+      run: () => withClient(url, (client) => checkQuery(client, report)),
+    });
+  }
   for (const report of config.reports) {
     checks.push({
       name: `sftp ${report.name}`,

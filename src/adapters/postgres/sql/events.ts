@@ -44,7 +44,7 @@ export async function listEvents(
  */
 const FENCE_SQL: Record<Fence['kind'], (firstParam: number) => string> = {
   lease: (n) =>
-    `EXISTS (SELECT 1 FROM shedlock WHERE name = $${n} AND fencing_token = $${n + 1}::bigint AND lock_until > now() FOR SHARE)`,
+    `EXISTS (SELECT 1 FROM shedlock WHERE name = $${n} AND fencing_token = $${n + 1}::bigint AND lock_until > eod_report_lock_now() FOR SHARE)`,
   table: (n) => `EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'relation'
             AND relation = 'end_of_day_reporting_run_lock'::regclass AND mode = 'AccessExclusiveLock'
             AND granted AND pid = $${n}::int)`,
@@ -52,6 +52,22 @@ const FENCE_SQL: Record<Fence['kind'], (firstParam: number) => string> = {
 
 const fenceParams = (fence: Fence): unknown[] =>
   fence.kind === 'lease' ? [fence.lockName, fence.token] : [fence.holderPid];
+
+/**
+ * The facts as JSON text of ASCII only, in two spellings: `exact` escapes non-ASCII characters
+ * (\u2026), which jsonb decodes back to them in a UTF8 database; `portable` writes those escapes
+ * as text (a backslash, u, four hex digits), since a database of another encoding (LATIN1)
+ * refuses characters and escapes it cannot represent. The statement picks by server_encoding.
+ */
+export function factsJson(facts: EventFacts): { exact: string; portable: string } {
+  const json = JSON.stringify(facts);
+  const unicodeEscape = (slashes: string) => (c: string) =>
+    `${slashes}u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+  return {
+    exact: json.replace(/[\u0080-\uffff]/g, unicodeEscape('\\')),
+    portable: json.replace(/[\u0080-\uffff]/g, unicodeEscape('\\\\')),
+  };
+}
 
 /** Inserts the event when the fence holds; returns null when it does not. */
 export async function insertFencedEvent(
@@ -65,17 +81,21 @@ export async function insertFencedEvent(
   },
   fence: Fence,
 ): Promise<RunEvent | null> {
+  const facts = factsJson(event.facts);
   const { rows } = await db.query<EventRow>(
     `INSERT INTO end_of_day_reporting_event (process_id, status, failure_details, instance_id, facts)
-     SELECT $1::bigint, $2::end_of_day_report_status, $3, $4, $5::jsonb
-     WHERE ${FENCE_SQL[fence.kind](6)}
+     SELECT $1::bigint, $2::end_of_day_report_status, $3, $4,
+       -- Text first, jsonb after the choice: a folded $5::jsonb would be parsed even when unused.
+       (CASE WHEN current_setting('server_encoding') = 'UTF8' THEN $5::text ELSE $6::text END)::jsonb
+     WHERE ${FENCE_SQL[fence.kind](7)}
      RETURNING ${COLUMNS}`,
     [
       event.processId,
       event.status,
       event.failureDetails,
       event.instanceId,
-      JSON.stringify(event.facts),
+      facts.exact,
+      facts.portable,
       ...fenceParams(fence),
     ],
   );
