@@ -28,6 +28,7 @@ const PERMANENT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'ARCHIVE_CONFLICT',
   'HOST_KEY_REJECTED',
   'CONFIG_INVALID',
+  'QUERY_REFUSED',
 ]);
 
 /** Whether a fresh attempt may succeed where this code failed; the default of `EodError.retryable`. */

@@ -11,7 +11,7 @@ import { EodError } from './errors.js';
  * inside and at the end stay: callers embed the result on lines of its own, so a trailing
  * `-- comment` ends at our newline.
  *
- * Throws EodError USAGE when the text holds more than one statement (a `;` followed by more SQL):
+ * Throws EodError QUERY_REFUSED when the text holds more than one statement (a `;` followed by more SQL):
  * a report query is one query.
  */
 export function singleStatement(query: string): string {
@@ -42,7 +42,7 @@ export function singleStatement(query: string): string {
     }
     if (semicolons.length > 0) {
       throw new EodError(
-        'USAGE',
+        'QUERY_REFUSED',
         `the query holds more than one statement (a ";" is followed by "${query.slice(i, i + 30)}"); a report query is a single SELECT`,
       );
     }

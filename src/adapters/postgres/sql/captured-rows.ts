@@ -33,7 +33,7 @@ export const LINE_NUMBER_COLUMN = 'eod_report_line_no';
 /**
  * The report query as the subquery of our own statements: on lines of its own (a trailing
  * `-- comment` must not swallow our closing parenthesis) and without trailing semicolons.
- * Throws EodError USAGE for text holding more than one statement.
+ * Throws EodError QUERY_REFUSED for text holding more than one statement.
  */
 export function wrappedQuery(query: string): string {
   return `SELECT * FROM (\n${singleStatement(query)}\n) AS report_query`;
@@ -83,6 +83,16 @@ export function explainQueryError(error: unknown): unknown {
       { cause: error },
     );
   }
+  // Class 42: syntax error or access rule violation (missing relation or column, no privilege).
+  // The same text fails the same way on every attempt until someone changes it.
+  if (typeof err.code === 'string' && err.code.startsWith('42')) {
+    return new EodError(
+      'QUERY_REFUSED',
+      `the report query was refused: ${err.message}`,
+      { sqlState: err.code },
+      { cause: error },
+    );
+  }
   return error;
 }
 
@@ -125,14 +135,20 @@ export async function createCapturedRows(
   query: string,
   date: string,
 ): Promise<{ columns: string[]; storedColumns: string[] }> {
+  let parameters: number;
   try {
-    const params = (await queryParameters(client, query)) === 1 ? [date] : [];
-    const shape = await describe(client, query, params);
-    const select = shape.stored.map((c, i) =>
-      shape.asText[i] ? `, report_query.${c}::text AS ${c}` : `, report_query.${c}`,
-    );
-    // A query of no columns (SELECT FROM t) is valid SQL; an empty alias list is not.
-    const aliases = shape.stored.length > 0 ? ` (${shape.stored.join(', ')})` : '';
+    parameters = await queryParameters(client, query);
+  } catch (error) {
+    throw explainQueryError(error);
+  }
+  const params = parameters === 1 ? [date] : [];
+  const shape = await describe(client, query, params);
+  const select = shape.stored.map((c, i) =>
+    shape.asText[i] ? `, report_query.${c}::text AS ${c}` : `, report_query.${c}`,
+  );
+  // A query of no columns (SELECT FROM t) is valid SQL; an empty alias list is not.
+  const aliases = shape.stored.length > 0 ? ` (${shape.stored.join(', ')})` : '';
+  try {
     await client.query(
       `CREATE TABLE ${qualifiedName(table)} (${[LINE_NUMBER_COLUMN, ...shape.stored].join(', ')}) AS
 SELECT row_number() OVER ()${select.join('')}
@@ -141,10 +157,18 @@ ${singleStatement(query)}
 ) AS report_query${aliases}`,
       params,
     );
-    return { columns: shape.names, storedColumns: shape.stored };
   } catch (error) {
-    throw explainQueryError(error);
+    if ((error as { code?: unknown }).code === '42501' && /schema/.test((error as Error).message)) {
+      throw new EodError(
+        'QUERY_REFUSED',
+        `cannot create the captured rows table in schema "${table.schema}": ${(error as Error).message}; grant CREATE on it or set database.rowsSchema (README, "Database privileges")`,
+        { schema: table.schema },
+        { cause: error },
+      );
+    }
+    throw error;
   }
+  return { columns: shape.names, storedColumns: shape.stored };
 }
 
 /**
