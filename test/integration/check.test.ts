@@ -3,12 +3,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/embedded/free-port.js';
 import { writeEd25519KeyPair } from '../../src/embedded/ssh-keys.js';
-import { createFixture, type Fixture, runCli } from '../helpers/fixture.js';
+import { createFixture, type Fixture, runCli, TRANSACTIONS_DDL } from '../helpers/fixture.js';
 
 describe('eod-report check', () => {
   let fx: Fixture;
   beforeAll(async () => {
     fx = await createFixture('check');
+    await fx.pool.query(TRANSACTIONS_DDL);
   });
   afterAll(async () => {
     await fx?.close();
@@ -21,7 +22,10 @@ describe('eod-report check', () => {
   it('connects to the database, the SFTP server with the pinned key, and the bucket', async () => {
     const result = await runCli(['check', '--config', await fx.writeConfig()], fx.env);
     expect(result.code, result.stdout + result.stderr).toBe(0);
-    expect(result.stdout).toMatch(/^ok +database: 127\.0\.0\.1:\d+\/\w+ \(schema at migration \d+\)$/m);
+    expect(result.stdout).toMatch(
+      /^ok +database: 127\.0\.0\.1:\d+\/\w+ \(schema at migration \d+, captured rows in schema end_of_day_reporting_rows\)$/m,
+    );
+    expect(result.stdout).toMatch(/^ok +query eod-tx: prepared; \$1 is the report date$/m);
     expect(result.stdout).toMatch(/^ok +sftp eod-tx: .*SHA256:/m);
     expect(result.stdout).toMatch(/^ok +s3 eod-tx: /m);
     expect(result.stdout + result.stderr).not.toContain(secret());

@@ -172,19 +172,15 @@ describe('eod-report run (real PostgreSQL, OpenSSH sshd, s3rver; CLI as a child 
       )
     ).rows as { status: string; failure_details: string | null; facts: Record<string, unknown> }[];
 
-  it('a failing query records ROWS_CREATION_FAILURE per attempt, exits 1 and delivers nothing', async () => {
+  it('a query the server refuses records ROWS_CREATION_FAILURE once (no retry: the same text fails again), exits 1 and delivers nothing', async () => {
     const bad = await fx.writeConfig({
       report: { query: 'SELECT no_such_column FROM transactions WHERE booked_on = $1::date' },
     });
     const result = await runCli(['run', '--config', bad, '--date', '2026-02-01'], fx.env);
     expect(result.code).toBe(1);
-    expect(result.stdout).toMatch(/rows failed .*no_such_column/);
+    expect(result.stdout).toMatch(/rows failed .*report query was refused.*no_such_column/);
     const events = await eventsOf('2026-02-01');
-    expect(events.map((e) => e.status)).toEqual([
-      'STARTED',
-      'ROWS_CREATION_FAILURE',
-      'ROWS_CREATION_FAILURE',
-    ]);
+    expect(events.map((e) => e.status)).toEqual(['STARTED', 'ROWS_CREATION_FAILURE']);
     expect(events[1]?.failure_details).toMatch(/no_such_column/);
     expect((await readdir(fx.sftpDir)).filter((n) => n.includes('20260201'))).toEqual([]);
     expect((await fx.listObjects()).filter((k) => k.includes('20260201'))).toEqual([]);
