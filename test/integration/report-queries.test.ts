@@ -52,6 +52,8 @@ describe('report queries that COPY (query) accepts', () => {
     name,
     query,
     fileName: `${name}_{yyyy}{MM}{dd}.csv`,
+    // Config load refuses a query without $1 unless told (issue 8); here the server decides.
+    ...(/\$1::date/.test(query) ? {} : { allowQueryWithoutDate: true }),
   });
 
   it('check prepares each query and run delivers PostgreSQL’s own CSV for every one of them', async () => {
@@ -75,7 +77,7 @@ describe('report queries that COPY (query) accepts', () => {
     expect(rowFile).toContain('2026-03-29 00:30:00+00');
   });
 
-  it('check fails, exit 1, naming the report, for a query that modifies data, a syntax error, a second statement or $2', async () => {
+  it('check fails, exit 1, naming the report, for a query that modifies data, a syntax error, a missing column or a second statement', async () => {
     const refused: Record<string, [string, RegExp]> = {
       'modifies-data': [
         `WITH touched AS (UPDATE transactions SET description = description WHERE booked_on = $1::date RETURNING id)
@@ -84,9 +86,9 @@ describe('report queries that COPY (query) accepts', () => {
       ],
       'syntax-error': [`SELECT id FROM transactions WHERE booked_on = $1::date ORDER BY`, /syntax error/],
       'two-statements': [`SELECT 1; DELETE FROM transactions`, /more than one statement/],
-      'second-parameter': [
-        `SELECT id FROM transactions WHERE booked_on BETWEEN $1::date AND $2::date`,
-        /uses \$2/,
+      'missing-column': [
+        `SELECT id, no_such_column FROM transactions WHERE booked_on = $1::date -- last line`,
+        /report query was refused: column "no_such_column" does not exist/,
       ],
     };
     const config = await fx.writeConfig({
