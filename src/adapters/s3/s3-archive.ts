@@ -4,6 +4,7 @@
  */
 import {
   AbortMultipartUploadCommand,
+  GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   type HeadObjectCommandOutput,
@@ -61,7 +62,11 @@ export class S3Archive implements Archive {
   async store(key: string, content: ReportContent, signal?: AbortSignal): Promise<ArchiveReceipt> {
     signal?.throwIfAborted();
     // s3rver ignores If-None-Match, so existence is checked here as well as by the server.
-    const existing = await this.#head(key, signal);
+    // Without s3:ListBucket, S3 answers a HEAD of a missing object with 403, not 404. Before the
+    // put that is no reason to stop: the put carries If-None-Match: *, so S3 refuses it (412) if
+    // the object exists after all, and a 403 that is a missing permission or a wrong secret fails
+    // the put too, with S3's own error code in its body.
+    const existing = await this.#head(key, signal, { forbiddenMayBeAbsent: true });
     if (existing) return this.#adopt(key, content, existing, signal);
 
     await this.#failpoint('archive.before-put');
@@ -132,21 +137,46 @@ export class S3Archive implements Archive {
       : { algorithm: 'SHA256', type: 'FULL_OBJECT', checksum: reported };
   }
 
+  /**
+   * The bucket answers with our credentials. HeadBucket needs s3:ListBucket, which the archive
+   * itself does not (README, "S3 permissions"); when it is refused, a GET of a key that does not
+   * exist tells more, because unlike a HEAD its answer has a body: AccessDenied means the
+   * signature was accepted (S3 authenticates before it authorizes) and only permissions can be
+   * missing, which cannot be checked without writing; any other code is a real failure.
+   */
   async check(): Promise<string> {
     const { bucket } = this.#config;
     const where = this.#config.endpoint ?? `AWS S3 (${this.#config.region})`;
+    const fail = (error: unknown, operation: string | undefined): EodError => {
+      const { code, reason, facts } = explain(error, this.#config, operation);
+      return new EodError('UNAVAILABLE', `s3 bucket "${bucket}" at ${where}: ${reason} (${code})`, facts);
+    };
     try {
       await this.#client.send(new HeadBucketCommand({ Bucket: bucket }), {
         abortSignal: AbortSignal.timeout(CHECK_TIMEOUT_MS),
       });
+      return `s3 bucket "${bucket}" at ${where} ok`;
     } catch (error) {
-      const { code, reason, facts } = explain(error, this.#config, undefined);
-      throw new EodError('UNAVAILABLE', `s3 bucket "${bucket}" at ${where}: ${reason} (${code})`, facts);
+      if (httpStatus(error) !== 403) throw fail(error, undefined);
     }
-    return `s3 bucket "${bucket}" at ${where} ok`;
+    const probe = `${this.#config.prefix.split('{')[0]}.eod-report-check-${Date.now()}`;
+    try {
+      const found = await this.#client.send(new GetObjectCommand({ Bucket: bucket, Key: probe }), {
+        abortSignal: AbortSignal.timeout(CHECK_TIMEOUT_MS),
+      });
+      (found.Body as { destroy?: () => void } | undefined)?.destroy?.();
+    } catch (error) {
+      const { code } = explain(error, this.#config, 'GetObject');
+      if (code !== 'AccessDenied' && code !== 'NoSuchKey') throw fail(error, 'GetObject');
+    }
+    return `s3 bucket "${bucket}" at ${where}: credentials accepted; no s3:ListBucket (HeadBucket answered 403), which the archive does without; s3:PutObject and s3:GetObject cannot be checked without writing`;
   }
 
-  async #head(key: string, signal: AbortSignal | undefined): Promise<HeadObjectCommandOutput | undefined> {
+  async #head(
+    key: string,
+    signal: AbortSignal | undefined,
+    options: { forbiddenMayBeAbsent?: boolean } = {},
+  ): Promise<HeadObjectCommandOutput | undefined> {
     try {
       // ChecksumMode returns the full-object checksum real S3 verified at upload (for SSE-KMS
       // objects this needs kms:Decrypt); s3rver has none and we rely on our metadata.
@@ -155,7 +185,9 @@ export class S3Archive implements Archive {
         { abortSignal: signal },
       );
     } catch (error) {
-      if (httpStatus(error) === 404) return undefined;
+      const status = httpStatus(error);
+      if (status === 404 || (status === 403 && options.forbiddenMayBeAbsent === true && !signal?.aborted))
+        return undefined;
       throw this.#failure(error, 'HeadObject', key, signal);
     }
   }

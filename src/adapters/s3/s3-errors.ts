@@ -18,7 +18,10 @@ export function explain(error: unknown, config: S3Config, operation: string | un
   };
   const systemCode = typeof err.code === 'string' ? err.code : undefined;
   let code = typeof err.name === 'string' && err.name !== 'Error' ? err.name : (systemCode ?? 'Error');
-  // HEAD responses have no body, so the SDK can only name them after the status.
+  // HEAD responses have no body, so the SDK can only name them after the status, or not at all
+  // ("Unknown", seen for 403 with @aws-sdk/client-s3 3.9xx).
+  if ((code === 'Unknown' || code === 'UnknownError') && status !== undefined)
+    code = STATUS_NAMES[status] ?? code;
   if (code === 'NotFound' && operation !== 'HeadObject') code = 'NoSuchBucket';
   if (code === 'Forbidden') code = 'AccessDenied';
   const message = typeof err.message === 'string' && err.message !== 'UnknownError' ? err.message : undefined;
@@ -29,10 +32,11 @@ export function explain(error: unknown, config: S3Config, operation: string | un
       reason = `${bucket} does not exist`;
       break;
     case 'AccessDenied':
-      reason =
-        operation === 'HeadObject'
-          ? `access denied to ${bucket} (without s3:ListBucket a missing object also reads as 403); check the credentials and the bucket policy`
-          : `access denied to ${bucket}; check the credentials and the bucket policy`;
+      reason = accessDenied(
+        config,
+        operation,
+        message !== undefined && status !== undefined && !isHead(operation),
+      );
       break;
     case 'InvalidAccessKeyId':
       reason = 'the server does not know the access key id';
@@ -69,6 +73,61 @@ export function explain(error: unknown, config: S3Config, operation: string | un
       ...optional('requestId', err.$metadata?.requestId),
     },
   };
+}
+
+const STATUS_NAMES: Readonly<Record<number, string>> = {
+  301: 'PermanentRedirect',
+  400: 'BadRequest',
+  403: 'Forbidden',
+  404: 'NotFound',
+  412: 'PreconditionFailed',
+};
+
+const isHead = (operation: string | undefined) => operation === undefined || operation.startsWith('Head');
+
+/** The S3 action each of our operations needs (README, "S3 permissions"). */
+const ACTION: Readonly<Record<string, string>> = {
+  HeadObject: 's3:GetObject',
+  GetObject: 's3:GetObject',
+  PutObject: 's3:PutObject',
+  CreateMultipartUpload: 's3:PutObject',
+  UploadPart: 's3:PutObject',
+  CompleteMultipartUpload: 's3:PutObject',
+  AbortMultipartUpload: 's3:AbortMultipartUpload',
+  HeadBucket: 's3:ListBucket',
+};
+
+/**
+ * A 403 names its likely causes. A HEAD answer has no body, so S3 cannot say which one it was:
+ * a wrong secret, an unknown key id or a skewed clock read exactly like a missing permission.
+ */
+function accessDenied(
+  config: S3Config,
+  operation: string | undefined,
+  serverSaidAccessDenied: boolean,
+): string {
+  const action = ACTION[operation ?? 'HeadBucket'] ?? 'the action';
+  const resource =
+    operation === undefined || operation === 'HeadBucket'
+      ? `arn:aws:s3:::${config.bucket}`
+      : `arn:aws:s3:::${config.bucket}/${config.prefix.split('{')[0]}*`;
+  const causes = [
+    `the identity lacks ${action} on ${resource} (README, "S3 permissions")`,
+    ...(operation === 'HeadObject'
+      ? ['or lacks s3:ListBucket, without which a missing object also answers 403']
+      : []),
+    ...(config.sseKmsKeyId !== undefined
+      ? [`or lacks kms:GenerateDataKey/kms:Decrypt on ${config.sseKmsKeyId}`]
+      : []),
+    'or a bucket policy, an SCP or a VPC endpoint policy denies it',
+    ...(serverSaidAccessDenied
+      ? []
+      : [
+          'or the secret access key is wrong (a HEAD answer has no body to say SignatureDoesNotMatch)',
+          "or this host's clock is more than 15 minutes off",
+        ]),
+  ];
+  return `access denied (HTTP 403) to bucket "${config.bucket}": ${causes.join(', ')}`;
 }
 
 export function httpStatus(error: unknown): number | undefined {
