@@ -28,11 +28,21 @@ export type Fence = { kind: 'lease'; lockName: string; token: string } | { kind:
 
 export interface HeldLock {
   readonly fence: Fence;
+  /** Unique to this acquisition (decimal digits, from the fencing sequence): names our temporary
+   * files, so a holder only ever renames its own upload. */
+  readonly token: string;
   /** Aborted when the lock is lost (renewal failed or connection died). */
   readonly lost: AbortSignal;
-  /** Checks with the database, now, that the lock is still ours; throws EodError LEASE_LOST if not.
-   * Called right before an irreversible act (the SFTP rename, the S3 put). */
+  /** Checks with the database, now, that the lock is still ours; throws EodError LEASE_LOST if not. */
   assertHeld(): Promise<void>;
+  /**
+   * Renews the lock in the database now and requires at least the safety margin
+   * (`lock.safetyMargin`) to be left once the renewal's answer is back. Called right before each
+   * irreversible act (the SFTP rename, the S3 put or multipart completion). Throws EodError
+   * LEASE_LOST (facts: remainingMs, safetyMarginMs) when the lock is gone or too little is left;
+   * the act must then not be done.
+   */
+  renewBeforeAct(): Promise<void>;
   release(): Promise<void>;
 }
 
@@ -89,16 +99,60 @@ export interface DeliveryReceipt {
   sha256: string;
   /** True when the final file was already there with our content (crash after rename). */
   alreadyPresent: boolean;
+  /** The temporary file that was renamed (absent when nothing was uploaded). */
+  temporaryPath?: string;
+  /** After an acknowledged rename: false when a later stat could not confirm the final file
+   * (an inbox may collect it at once); the rename still counts as the submission. */
+  verifiedAfterRename?: boolean;
+  /** Why the final file could not be confirmed after the rename. */
+  afterRenameNote?: string;
+}
+
+export interface RenamePaths {
+  temporaryPath: string;
+  finalPath: string;
 }
 
 export interface DeliveryOptions {
   signal?: AbortSignal;
-  /** Called right before the atomic rename that makes the file visible; throws to stop it. */
-  beforeRename?: () => Promise<void>;
+  /** Unique to the lock acquisition (HeldLock.token): the temporary file is
+   * `<fileName>.<token>.part`. Without it, `<fileName>.part` (tests of the adapter alone). */
+  token?: string;
+  /** Called right before the rename, once the upload is complete and verified (renew the lock,
+   * record the intent); throws to stop the rename. */
+  beforeRename?: (paths: RenamePaths) => Promise<void>;
+}
+
+/** What a resume finds of an earlier attempt's rename (see DeliveryTarget.probe). */
+export interface ProbeResult {
+  finalPath: string;
+  /** ours: present with our size and sha256; absent; unreadable: present, but reading it back
+   * failed (permission, server refusal), so it cannot be proved ours. */
+  final: 'ours' | 'absent' | 'unreadable';
+  /** Whether the temporary file of the earlier intent still exists (then its rename never happened). */
+  temporary: 'present' | 'absent';
+  detail?: string;
 }
 
 export interface DeliveryTarget {
+  /**
+   * Uploads to a temporary name, verifies, calls `beforeRename`, renames atomically to
+   * `fileName`. Throws EodError REMOTE_CONFLICT (final file with other content),
+   * SUBMISSION_UNCERTAIN (our closed temporary file vanished before the rename), CONTENT_MISMATCH,
+   * UNAVAILABLE / STEP_FAILED (server or connection).
+   */
   deliver(fileName: string, content: ReportContent, options?: DeliveryOptions): Promise<DeliveryReceipt>;
+  /**
+   * Looks, changing nothing, at what an earlier attempt that recorded its intent left behind:
+   * the final file (proved ours by size and sha256) and the intent's temporary file.
+   * Throws EodError REMOTE_CONFLICT when the final file holds other content.
+   */
+  probe(
+    fileName: string,
+    content: ReportContent,
+    temporaryPath: string,
+    signal?: AbortSignal,
+  ): Promise<ProbeResult>;
   /** Connects and authenticates with the pinned host key; used by `check`. */
   check(): Promise<string>;
   close(): Promise<void>;
@@ -128,8 +182,15 @@ export interface ArchiveReceipt {
   settledBy?: 'server-checksum' | 'read-back';
 }
 
+export interface ArchiveOptions {
+  signal?: AbortSignal;
+  /** Called right before the object becomes visible: before a PutObject, and before a multipart
+   * upload's CompleteMultipartUpload (renew the lock, record the intent); throws to stop it. */
+  beforeCommit?: (act: { kind: 'put' | 'complete'; bucket: string; key: string }) => Promise<void>;
+}
+
 export interface Archive {
-  store(key: string, content: ReportContent, signal?: AbortSignal): Promise<ArchiveReceipt>;
+  store(key: string, content: ReportContent, options?: ArchiveOptions): Promise<ArchiveReceipt>;
   check(): Promise<string>;
 }
 

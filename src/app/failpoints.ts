@@ -4,6 +4,8 @@
  *   EOD_FAILPOINT=sftp.before-rename:kill    SIGKILL ourselves there (a real kill -9)
  *   EOD_FAILPOINT=sftp.mid-upload:hang       print a marker and wait forever (for SIGSTOP/SIGTERM)
  *   EOD_FAILPOINT=archive.before-put:throw   fail the step there
+ *   EOD_FAILPOINT=sftp.after-lock-check:stop  SIGSTOP ourselves there (a VM freeze; SIGCONT resumes
+ *                                             exactly there, before any timer of ours can run)
  * Several may be given, comma-separated. The marker line `failpoint <name> reached` goes to stderr.
  */
 export type Failpoint = (name: string) => Promise<void>;
@@ -26,6 +28,9 @@ export function failpointsFromEnv(env: NodeJS.ProcessEnv, write: (line: string) 
       case 'kill':
         process.kill(process.pid, 'SIGKILL');
         await new Promise(() => undefined);
+        return;
+      case 'stop':
+        process.kill(process.pid, 'SIGSTOP');
         return;
       case 'hang':
         await new Promise(() => undefined);

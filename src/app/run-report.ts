@@ -15,6 +15,7 @@ import type {
   DeliveryTarget,
   HeldLock,
   Lock,
+  NewEvent,
   ProcessRef,
   ReportContent,
   RowSource,
@@ -167,30 +168,30 @@ async function runStepWithRetries(
     } catch (thrown) {
       const error = coerceError(signal.aborted && !isEodError(thrown) ? (signal.reason ?? thrown) : thrown);
       const durationMs = Math.round(performance.now() - started);
+      const failure: NewEvent = {
+        status: FAILURE_STATUS[step],
+        failureDetails: error.message,
+        facts: {
+          attempt,
+          startedAt: startedAt.toISOString(),
+          durationMs,
+          error: {
+            code: isEodError(error) ? error.code : undefined,
+            message: error.message,
+            stack: error.stack,
+          },
+        },
+      };
       if (isEodError(error, 'LEASE_LOST')) {
         deps.observer.stepFailed(context, durationMs, error, false);
+        // Recorded while the fence still lets us (an act refused for a thin safety margin);
+        // a holder that was replaced cannot write, and that is the point.
+        await deps.store.appendEvent(process.processId, failure, held.fence).catch(() => undefined);
         throw error;
       }
       const retry = attempt < deps.retry.attempts && !signal.aborted && isRetryable(error);
       deps.observer.stepFailed(context, durationMs, error, retry);
-      await deps.store.appendEvent(
-        process.processId,
-        {
-          status: FAILURE_STATUS[step],
-          failureDetails: error.message,
-          facts: {
-            attempt,
-            startedAt: startedAt.toISOString(),
-            durationMs,
-            error: {
-              code: isEodError(error) ? error.code : undefined,
-              message: error.message,
-              stack: error.stack,
-            },
-          },
-        },
-        held.fence,
-      );
+      await deps.store.appendEvent(process.processId, failure, held.fence);
       if (!retry) throw error;
       await deps.clock.sleep(retryDelay(attempt, deps.retry, deps.random), signal);
     }
@@ -247,7 +248,8 @@ const STEP_RUNNERS: Record<Step, StepRunner> = {
     try {
       const receipt = await delivery.deliver(fileName, content, {
         signal,
-        beforeRename: () => held.assertHeld(),
+        token: held.token,
+        beforeRename: () => held.renewBeforeAct(),
       });
       await deps.failpoint('submit.before-event');
       const facts = {
@@ -268,7 +270,10 @@ const STEP_RUNNERS: Record<Step, StepRunner> = {
     const key = renderKeyPrefix(report.s3.prefix, values) + renderFileName(report.fileName, values);
     const content = tracked(deps, report, process, 'archive', await deps.rows.content(process.processId));
     await held.assertHeld();
-    const receipt = await deps.archiveFor(report).store(key, content, signal);
+    const receipt = await deps.archiveFor(report).store(key, content, {
+      signal,
+      beforeCommit: () => held.renewBeforeAct(),
+    });
     await deps.failpoint('archive.before-event');
     const facts = {
       ...base,

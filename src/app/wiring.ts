@@ -34,6 +34,11 @@ export function instanceIdOf(config: Config, env: NodeJS.ProcessEnv): string {
   return env.EOD_INSTANCE_ID || config.instance.id || `${hostname()}:${process.pid}`;
 }
 
+/** `lock.safetyMargin`, default a third of the lease (ms). */
+export function safetyMarginOf(config: Config): number {
+  return config.lock.safetyMargin ?? Math.floor(config.lock.atMostFor / 3);
+}
+
 export function databaseUrlOf(config: Config): string {
   const url = config.database.url;
   if (!url) throw new Error('database.url is not set');
@@ -54,6 +59,7 @@ export function createApp(
   const { logger, failpoint } = options;
   // Renew well before the lease lapses: three chances per lease.
   const renewEveryMs = config.lock.renewEvery ?? Math.max(1000, Math.floor(config.lock.atMostFor / 3));
+  const safetyMarginMs = safetyMarginOf(config);
 
   const lock: Lock =
     config.lock.strategy === 'lease'
@@ -62,6 +68,7 @@ export function createApp(
           atMostForMs: config.lock.atMostFor,
           atLeastForMs: config.lock.atLeastFor,
           renewEveryMs,
+          safetyMarginMs,
           onRenewError: (error) =>
             logger.warn({ err: error, event: 'lock.renew-failed' }, 'lock renewal failed'),
         })
@@ -70,6 +77,7 @@ export function createApp(
           applicationName: `eod-report lock ${instanceId}`.slice(0, 63),
           atMostForMs: config.lock.atMostFor,
           keepAliveEveryMs: renewEveryMs,
+          safetyMarginMs,
         });
 
   const archives = new Map<string, Archive>();

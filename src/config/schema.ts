@@ -296,8 +296,19 @@ export const configSchema = z
         ),
         atLeastFor: duration('Minimum time a lock stays taken after acquisition.').prefault('30s'),
         renewEvery: duration('Keep-alive renewal interval; default atMostFor / 3.').optional(),
+        safetyMargin: duration(
+          'Lease time that must be left, right after the renewal before each irreversible act (SFTP rename, S3 put/complete), for the act to go ahead; default atMostFor / 3.',
+        ).optional(),
       })
       .prefault({})
+      .refine((l) => l.safetyMargin === undefined || l.safetyMargin < l.atMostFor, {
+        message: 'safetyMargin must be less than atMostFor',
+        path: ['safetyMargin'],
+        when: ({ value }) => {
+          const lock = value as { safetyMargin?: unknown; atMostFor?: unknown } | null;
+          return typeof lock?.safetyMargin === 'number' && typeof lock.atMostFor === 'number';
+        },
+      })
       .refine((l) => l.atLeastFor <= l.atMostFor, {
         message: 'atLeastFor must not exceed atMostFor',
         path: ['atLeastFor'],

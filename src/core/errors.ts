@@ -13,6 +13,8 @@ export type ErrorCode =
   | 'REMOTE_CONFLICT'
   | 'ARCHIVE_CONFLICT'
   | 'CONTENT_MISMATCH'
+  | 'SUBMISSION_UNCERTAIN'
+  | 'NAMES_CHANGED'
   | 'SCHEMA_TOO_NEW'
   | 'MIGRATION_FAILED'
   | 'UNAVAILABLE'
@@ -29,6 +31,9 @@ const PERMANENT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'HOST_KEY_REJECTED',
   'CONFIG_INVALID',
   'QUERY_REFUSED',
+  // Only an operator who asked the regulator can settle these (eod-report resolve).
+  'SUBMISSION_UNCERTAIN',
+  'NAMES_CHANGED',
 ]);
 
 /** Whether a fresh attempt may succeed where this code failed; the default of `EodError.retryable`. */

@@ -26,6 +26,7 @@ describe('locks against PostgreSQL', () => {
       atMostForMs: 60_000,
       atLeastForMs: 0,
       renewEveryMs: 20_000,
+      safetyMarginMs: 20_000,
       ...over,
     });
 
@@ -106,13 +107,74 @@ describe('locks against PostgreSQL', () => {
     await held?.release();
   });
 
-  const table = (atMostForMs = 60_000, keepAliveEveryMs = 20_000) =>
-    new TableLock({ url: fx.db.url, applicationName: 'test', atMostForMs, keepAliveEveryMs });
+  const table = (atMostForMs = 60_000, keepAliveEveryMs = 20_000, safetyMarginMs = 20_000) =>
+    new TableLock({ url: fx.db.url, applicationName: 'test', atMostForMs, keepAliveEveryMs, safetyMarginMs });
+
+  it('lease: fencing tokens never repeat, even after the shedlock row is deleted by hand', async () => {
+    const first = must(await lease('a').tryAcquire('eod-report:deleted'));
+    await first.release();
+    const second = must(await lease('a').tryAcquire('eod-report:deleted'));
+    await fx.pool.query(`DELETE FROM shedlock WHERE name = 'eod-report:deleted'`);
+    const third = must(await lease('b').tryAcquire('eod-report:deleted'));
+    const tokens = [first, second, third].map((h) => BigInt(h.token));
+    expect(tokens[1]).toBeGreaterThan(tokens[0] as bigint);
+    expect(tokens[2], 'the token after the row was deleted').toBeGreaterThan(tokens[1] as bigint);
+    // The old holder's fence does not pass against the new row.
+    const store = new PostgresRunStore(fx.pool, 'a');
+    const process = await store.findOrCreateProcess('deleted', '2026-01-06');
+    await expect(store.appendEvent(process.processId, { status: 'STARTED' }, second.fence)).rejects.toSatisfy(
+      (e: unknown) => isEodError(e, 'LEASE_LOST'),
+    );
+    await store.appendEvent(process.processId, { status: 'STARTED' }, third.fence);
+    await third.release();
+    await second.release();
+  });
+
+  it('lease: renewBeforeAct extends lock_until in the database', async () => {
+    const held = must(await lease('a', { atMostForMs: 60_000 }).tryAcquire('eod-report:renew-act'));
+    await fx.pool.query(
+      `UPDATE shedlock SET lock_until = now() + interval '5 seconds' WHERE name = 'eod-report:renew-act'`,
+    );
+    await held.renewBeforeAct();
+    const { rows } = await fx.pool.query(
+      `SELECT extract(epoch FROM lock_until - now()) AS left FROM shedlock WHERE name = 'eod-report:renew-act'`,
+    );
+    expect(Number(rows[0].left)).toBeGreaterThan(50);
+    await held.release();
+  });
+
+  it('lease: renewBeforeAct refuses (LEASE_LOST) when less than the safety margin would be left', async () => {
+    // A margin as long as the lease can never be met: the renewal's own round trip eats into it.
+    const held = must(
+      await lease('a', { atMostForMs: 5_000, safetyMarginMs: 5_000 }).tryAcquire('eod-report:margin'),
+    );
+    await expect(held.renewBeforeAct()).rejects.toSatisfy(
+      (e: unknown) => isEodError(e, 'LEASE_LOST') && e.facts.safetyMarginMs === 5_000,
+    );
+    await held.release();
+  });
+
+  it('lease: renewBeforeAct of a replaced holder throws LEASE_LOST and does not renew', async () => {
+    const stale = must(
+      await lease('stale', { atMostForMs: 300, renewEveryMs: 60_000, safetyMarginMs: 100 }).tryAcquire(
+        'eod-report:act-lapse',
+      ),
+    );
+    await sleep(500);
+    const fresh = must(await lease('fresh').tryAcquire('eod-report:act-lapse'));
+    await expect(stale.renewBeforeAct()).rejects.toSatisfy((e: unknown) => isEodError(e, 'LEASE_LOST'));
+    const { rows } = await fx.pool.query(
+      `SELECT locked_by FROM shedlock WHERE name = 'eod-report:act-lapse'`,
+    );
+    expect(rows).toEqual([{ locked_by: 'fresh' }]);
+    await fresh.release();
+  });
 
   it('table: LOCK TABLE … NOWAIT admits one holder; status readers are not blocked', async () => {
     const before = await new PostgresRunStore(fx.pool, 'a').findOrCreateProcess('table-reader', '2026-01-05');
     const a = await table().tryAcquire('x');
     expect(a?.fence.kind).toBe('table');
+    await a?.renewBeforeAct();
     expect(await table().tryAcquire('y')).toBeNull();
     // Readers of the process table are not blocked by the dedicated lock table: a blocked read
     // would hit lock_timeout and throw instead of returning the row.
@@ -138,6 +200,9 @@ describe('locks against PostgreSQL', () => {
     ).rejects.toSatisfy((e: unknown) => isEodError(e, 'LEASE_LOST'));
     const b = await table().tryAcquire('x');
     expect(b).not.toBeNull();
+    expect(BigInt(must(b).token), 'each table acquisition has a new token').toBeGreaterThan(
+      BigInt(must(a).token),
+    );
     await b?.release();
   });
 
@@ -148,6 +213,7 @@ describe('locks against PostgreSQL', () => {
     const fresh = await table().tryAcquire('x');
     expect(fresh).not.toBeNull();
     await expect(stale?.assertHeld()).rejects.toSatisfy((e: unknown) => isEodError(e, 'LEASE_LOST'));
+    await expect(stale?.renewBeforeAct()).rejects.toSatisfy((e: unknown) => isEodError(e, 'LEASE_LOST'));
     await fresh?.release();
     await stale?.release();
   });

@@ -519,7 +519,7 @@ describe('S3Archive against s3rver', () => {
 
     const error = await rejection(crashing.store(key, content));
     expect(error.code).toBe('FAILPOINT');
-    expect(seen).toEqual(['archive.before-put', 'archive.after-put']);
+    expect(seen).toEqual(['archive.before-put', 'archive.after-lock-check', 'archive.after-put']);
 
     await expect(new S3Archive(config).store(key, content)).resolves.toMatchObject({ alreadyPresent: true });
   });
@@ -545,9 +545,9 @@ describe('S3Archive against s3rver', () => {
         ),
     };
 
-    await expect(new S3Archive(config, { client }).store(key, slow, controller.signal)).rejects.toThrow(
-      'shutting down',
-    );
+    await expect(
+      new S3Archive(config, { client }).store(key, slow, { signal: controller.signal }),
+    ).rejects.toThrow('shutting down');
     expect(await headStatus(client, key)).toBe(404);
   });
 });

@@ -156,6 +156,8 @@ describe('SftpDelivery against OpenSSH sshd', () => {
       bytes: bytes.length,
       sha256: content.sha256,
       alreadyPresent: false,
+      temporaryPath: `${final}.part`,
+      verifiedAfterRename: true,
     });
     expect((await readFile(final)).equals(bytes)).toBe(true);
     expect((await stat(final)).mode & 0o777).toBe(0o640);

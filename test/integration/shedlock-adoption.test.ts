@@ -86,6 +86,7 @@ describe('migrate adopts a ShedLock table created by ShedLock itself', () => {
       atMostForMs: 60_000,
       atLeastForMs: 0,
       renewEveryMs: 20_000,
+      safetyMarginMs: 20_000,
     });
     // Held for 10 more minutes in UTC; read as Tokyo time it would have lapsed 9 hours ago.
     expect(await lock.tryAcquire('java-nightly-job')).toBeNull();
@@ -105,6 +106,8 @@ describe('migrate adopts a ShedLock table created by ShedLock itself', () => {
       expect(left.hours ?? 0).toBe(0);
       expect((left.minutes ?? 0) * 60 + (left.seconds ?? 0)).toBeGreaterThan(50);
       await held?.assertHeld();
+      // The renewal before an act measures what is left in the column's own clock (UTC wall time).
+      await held?.renewBeforeAct();
 
       // ShedLock (Java) tries the same lock with its own statement: refused while we hold it.
       const java = await pool.query(JAVA_INSERT, ['java-nightly-job', '5 minutes', 'java-host-2']);

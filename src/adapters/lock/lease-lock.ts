@@ -3,12 +3,15 @@ import { EodError } from '../../core/errors.js';
 import type { HeldLock, Lock } from '../../ports.js';
 import { fenceHolds } from '../postgres/sql/events.js';
 import { acquireLease, releaseLease, renewLease } from '../postgres/sql/shedlock.js';
+import { requireMargin } from './margin.js';
 
 export interface LeaseLockOptions {
   instanceId: string;
   atMostForMs: number;
   atLeastForMs: number;
   renewEveryMs: number;
+  /** Least lease time that must be left after the renewal before an irreversible act. */
+  safetyMarginMs: number;
   onRenewError?: (error: unknown) => void;
 }
 
@@ -35,7 +38,7 @@ export class LeaseLock implements Lock {
 
     const renew = async () => {
       try {
-        if (await renewLease(this.pool, { name, token, atMostForMs })) {
+        if ((await renewLease(this.pool, { name, token, atMostForMs })) !== null) {
           lastRenewed = performance.now();
           return;
         }
@@ -64,6 +67,7 @@ export class LeaseLock implements Lock {
     const fence = { kind: 'lease', lockName: name, token } as const;
     return {
       fence,
+      token,
       lost: lost.signal,
       assertHeld: async () => {
         if (lost.signal.aborted) throw lost.signal.reason;
@@ -75,6 +79,23 @@ export class LeaseLock implements Lock {
           }),
         );
         throw lost.signal.reason;
+      },
+      renewBeforeAct: async () => {
+        if (lost.signal.aborted) throw lost.signal.reason;
+        const sent = performance.now();
+        const remainingMs = await renewLease(this.pool, { name, token, atMostForMs });
+        if (remainingMs === null) {
+          lost.abort(
+            new EodError('LEASE_LOST', `lock "${name}" is no longer ours (fencing token ${token})`, {
+              name,
+              token,
+            }),
+          );
+          throw lost.signal.reason;
+        }
+        lastRenewed = performance.now();
+        // Time the answer took to come back is time the lease has already used up.
+        requireMargin(name, token, remainingMs - (lastRenewed - sent), this.options.safetyMarginMs);
       },
       release: async () => {
         clearInterval(timer);

@@ -2,13 +2,17 @@ import pg from 'pg';
 import { EodError } from '../../core/errors.js';
 import type { HeldLock, Lock } from '../../ports.js';
 import { fenceHolds } from '../postgres/sql/events.js';
+import { nextFencingToken } from '../postgres/sql/shedlock.js';
 import { SQLSTATE, sqlState } from '../postgres/sqlstate.js';
+import { requireMargin } from './margin.js';
 
 export interface TableLockOptions {
   url: string;
   applicationName: string;
   atMostForMs: number;
   keepAliveEveryMs: number;
+  /** Least time that must be left before the idle timeout could end the lock, before an act. */
+  safetyMarginMs: number;
 }
 
 /**
@@ -46,6 +50,7 @@ export class TableLock implements Lock {
     }
     const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
     const holderPid = rows[0]?.pid as number;
+    const token = await nextFencingToken(client);
     let pending: Promise<unknown> = Promise.resolve();
     const timer = setInterval(() => {
       if (lost.signal.aborted) return;
@@ -60,8 +65,10 @@ export class TableLock implements Lock {
     });
     const fence = { kind: 'table', holderPid } as const;
 
+    const lockName = 'end_of_day_reporting_run_lock';
     return {
       fence,
+      token,
       lost: lost.signal,
       assertHeld: async () => {
         if (lost.signal.aborted) throw lost.signal.reason;
@@ -69,6 +76,18 @@ export class TableLock implements Lock {
         if (holds) return;
         lost.abort(new EodError('LEASE_LOST', 'table lock is no longer held'));
         throw lost.signal.reason;
+      },
+      renewBeforeAct: async () => {
+        if (lost.signal.aborted) throw lost.signal.reason;
+        // Any statement restarts the server's idle-in-transaction clock: that is the renewal.
+        const sent = performance.now();
+        const holds = await fenceHolds(client, fence).catch(() => false);
+        if (!holds) {
+          lost.abort(new EodError('LEASE_LOST', 'table lock is no longer held'));
+          throw lost.signal.reason;
+        }
+        const left = this.options.atMostForMs - (performance.now() - sent);
+        requireMargin(lockName, token, left, this.options.safetyMarginMs);
       },
       release: async () => {
         released = true;

@@ -4,6 +4,7 @@
  */
 import {
   AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
@@ -15,7 +16,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import type { S3Config } from '../../config/schema.js';
 import { EodError, isEodError } from '../../core/errors.js';
-import type { Archive, ArchiveReceipt, ReportContent, ServerChecksum } from '../../ports.js';
+import type { Archive, ArchiveOptions, ArchiveReceipt, ReportContent, ServerChecksum } from '../../ports.js';
 import { createS3Client } from './client.js';
 import { explain, httpStatus, isPreconditionFailed, optional } from './s3-errors.js';
 import { hashObject } from './s3-read-back.js';
@@ -59,8 +60,15 @@ export class S3Archive implements Archive {
     this.#now = options.now ?? (() => new Date());
   }
 
-  async store(key: string, content: ReportContent, signal?: AbortSignal): Promise<ArchiveReceipt> {
+  async store(key: string, content: ReportContent, options: ArchiveOptions = {}): Promise<ArchiveReceipt> {
+    const { signal } = options;
     signal?.throwIfAborted();
+    // Right before the object can become visible: the caller's last word (renew the lock,
+    // record the intent), then the failpoint of the crash tests.
+    const beforeCommit = async (kind: 'put' | 'complete') => {
+      await options.beforeCommit?.({ kind, bucket: this.#config.bucket, key });
+      await this.#failpoint('archive.after-lock-check');
+    };
     // s3rver ignores If-None-Match, so existence is checked here as well as by the server.
     // Without s3:ListBucket, S3 answers a HEAD of a missing object with 403, not 404. Before the
     // put that is no reason to stop: the put carries If-None-Match: *, so S3 refuses it (412) if
@@ -74,8 +82,8 @@ export class S3Archive implements Archive {
     try {
       put =
         content.bytes > this.#config.multipartThreshold
-          ? await this.#putInParts(key, content, signal)
-          : await this.#putOnce(key, content, signal);
+          ? await this.#putInParts(key, content, signal, () => beforeCommit('complete'))
+          : await this.#putOnce(key, content, signal, () => beforeCommit('put'));
     } catch (error) {
       if (!isPreconditionFailed(error)) throw this.#failure(error, 'PutObject', key, signal);
       // Another writer created the key between our HEAD and PUT: judge what it wrote.
@@ -255,7 +263,13 @@ export class S3Archive implements Archive {
     );
   }
 
-  async #putOnce(key: string, content: ReportContent, signal: AbortSignal | undefined): Promise<PutResult> {
+  async #putOnce(
+    key: string,
+    content: ReportContent,
+    signal: AbortSignal | undefined,
+    beforeCommit: () => Promise<void>,
+  ): Promise<PutResult> {
+    await beforeCommit();
     // The http handler pipes the body with .pipe(), which does not end the request when the
     // body fails; without aborting it ourselves the request would hang until a socket timeout.
     const own = new AbortController();
@@ -294,6 +308,7 @@ export class S3Archive implements Archive {
     key: string,
     content: ReportContent,
     signal: AbortSignal | undefined,
+    beforeComplete: () => Promise<void>,
   ): Promise<PutResult> {
     let bodyError: Error | undefined;
     // A failing body ends lib-storage's read loop by itself, which then aborts the multipart
@@ -313,7 +328,7 @@ export class S3Archive implements Archive {
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const upload = new Upload({
-        client: withSignal(this.#client, abortController.signal),
+        client: withSignal(this.#client, abortController.signal, beforeComplete),
         params: {
           ...this.#objectParams(key, content),
           Body: body,
@@ -420,15 +435,19 @@ function partSizeFor(bytes: number, threshold: number): number {
 /**
  * lib-storage sends its requests without an abort signal, so an aborted run would keep
  * uploading parts in the background. This view of the client adds ours to every request but
- * the AbortMultipartUpload that cleans up after the abort.
+ * the AbortMultipartUpload that cleans up after the abort, and awaits `beforeComplete` right
+ * before the CompleteMultipartUpload that makes the object visible (a throw there aborts the
+ * upload instead).
  */
-function withSignal(client: S3Client, signal: AbortSignal): S3Client {
+function withSignal(client: S3Client, signal: AbortSignal, beforeComplete: () => Promise<void>): S3Client {
   const scoped = Object.create(client) as S3Client;
-  const send = (command: unknown, options?: Record<string, unknown>) =>
-    (client.send as (command: unknown, options?: Record<string, unknown>) => Promise<unknown>)(
+  const send = async (command: unknown, options?: Record<string, unknown>) => {
+    if (command instanceof CompleteMultipartUploadCommand) await beforeComplete();
+    return (client.send as (command: unknown, options?: Record<string, unknown>) => Promise<unknown>)(
       command,
       command instanceof AbortMultipartUploadCommand ? options : { ...options, abortSignal: signal },
     );
+  };
   scoped.send = send as S3Client['send'];
   return scoped;
 }

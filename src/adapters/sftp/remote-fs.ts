@@ -26,8 +26,12 @@ function statusOf(error: unknown): number | undefined {
 }
 
 export function isNoSuchFile(error: unknown): boolean {
-  const cause = error instanceof EodError ? error.cause : error;
-  return statusOf(cause) === NO_SUCH_FILE;
+  return sftpStatusOf(error) === NO_SUCH_FILE;
+}
+
+/** The SFTP status code of a failed operation (ours or ssh2's error), if the server sent one. */
+export function sftpStatusOf(error: unknown): number | undefined {
+  return statusOf(error instanceof EodError ? error.cause : error);
 }
 
 export class RemoteFs {
@@ -80,6 +84,18 @@ export class RemoteFs {
       if (isNoSuchFile(error)) return undefined;
       throw error;
     }
+  }
+
+  /** The names in a directory (without `.` and `..`). */
+  list(path: string): Promise<string[]> {
+    return this.call<string[]>('readdir', path, (done) =>
+      this.sftp.readdir(path, (error, entries) =>
+        done(
+          error,
+          (entries ?? []).map((e) => e.filename).filter((n) => n !== '.' && n !== '..'),
+        ),
+      ),
+    );
   }
 
   /** Creates `path` exclusively with `mode` set at creation, so it is never briefly 0666. */

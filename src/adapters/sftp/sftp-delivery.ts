@@ -1,14 +1,21 @@
 /**
- * Submission to the regulator's SFTP server (PRODUCT.md §3 step 4): upload to `<name>.part`,
- * verify, then atomically rename. The final name only ever holds a complete, verified file,
- * and an existing final file is never overwritten.
+ * Submission to the regulator's SFTP server (PRODUCT.md §3 step 4, §3.1): upload to a temporary
+ * name unique to the lock acquisition (`<name>.<token>.part`), verify, then atomically rename. The
+ * final name only ever holds a complete, verified file of the holder that renamed it, and an
+ * existing final file is never overwritten.
  */
 import type { Stats } from 'ssh2';
 import type { SftpConfig } from '../../config/schema.js';
 import { EodError } from '../../core/errors.js';
-import type { DeliveryOptions, DeliveryReceipt, DeliveryTarget, ReportContent } from '../../ports.js';
+import type {
+  DeliveryOptions,
+  DeliveryReceipt,
+  DeliveryTarget,
+  ProbeResult,
+  ReportContent,
+} from '../../ports.js';
 import { type ConnectOptions, connectSftp, type SftpSession } from './connect.js';
-import { RemoteFs } from './remote-fs.js';
+import { isNoSuchFile, RemoteFs, sftpStatusOf } from './remote-fs.js';
 import { hashRemoteFile } from './remote-hash.js';
 import { type UploadOptions, uploadStream } from './upload.js';
 
@@ -19,6 +26,7 @@ export const SFTP_FAILPOINTS = [
   'sftp.mid-upload',
   'sftp.after-part-upload',
   'sftp.before-rename',
+  'sftp.after-lock-check',
   'sftp.after-rename',
 ] as const;
 
@@ -30,13 +38,41 @@ export interface SftpDeliveryOptions {
 
 const RENAME_EXTENSION = 'posix-rename@openssh.com';
 
-export function remotePaths(directory: string, fileName: string): { final: string; part: string } {
+/**
+ * The final path and our temporary path for it. With a token (the lock acquisition's) the
+ * temporary name is `<fileName>.<token>.part`, so two holders never share one.
+ */
+export function remotePaths(
+  directory: string,
+  fileName: string,
+  token?: string,
+): { final: string; part: string; directory: string } {
   if (fileName === '' || fileName === '.' || fileName === '..' || fileName.includes('/')) {
     throw new EodError('CONFIG_INVALID', `"${fileName}" is not a plain file name`, { fileName });
   }
-  const final = `${directory.replace(/\/+$/, '')}/${fileName}`;
-  return { final, part: `${final}.part` };
+  if (token !== undefined && !/^[0-9]+$/.test(token)) {
+    throw new EodError('STEP_FAILED', `lock token "${token}" is not a decimal number`, { token });
+  }
+  const dir = directory.replace(/\/+$/, '');
+  const final = `${dir}/${fileName}`;
+  return {
+    final,
+    part: token === undefined ? `${final}.part` : `${final}.${token}.part`,
+    directory: dir || '/',
+  };
 }
+
+/** Whether `name` (in the final file's directory) is one of our temporary files for `fileName`:
+ * `<fileName>.part` (older releases) or `<fileName>.<digits>.part`, nothing else. */
+export function isOurTemporary(name: string, fileName: string): boolean {
+  if (!name.startsWith(fileName) || !name.endsWith('.part') || name.length < fileName.length + 5)
+    return false;
+  const middle = name.slice(fileName.length, -'.part'.length);
+  return middle === '' || /^\.[0-9]+$/.test(middle);
+}
+
+/** SFTP statuses that mean "this server will not let us read it", as opposed to a lost connection. */
+const REFUSED_STATUSES: ReadonlySet<number> = new Set([3, 4, 8]);
 
 /** What is under the final name now, judged against our content. */
 type FinalState = { kind: 'absent' } | { kind: 'ours' };
@@ -62,8 +98,8 @@ export class SftpDelivery implements DeliveryTarget {
     content: ReportContent,
     options: DeliveryOptions = {},
   ): Promise<DeliveryReceipt> {
-    const { signal, beforeRename } = options;
-    const { final, part } = remotePaths(this.config.directory, fileName);
+    const { signal, beforeRename, token } = options;
+    const { final, part, directory } = remotePaths(this.config.directory, fileName, token);
     return this.withSession(signal, async (remote) => {
       const receipt = (alreadyPresent: boolean): DeliveryReceipt => ({
         remotePath: final,
@@ -73,17 +109,18 @@ export class SftpDelivery implements DeliveryTarget {
       });
 
       if ((await this.examineFinal(remote, final, content, signal)).kind === 'ours') {
-        // Delivered by an earlier attempt that stopped before recording it; a .part can only
-        // be ours, and a completed delivery leaves none.
-        await remote.unlinkIfExists(part);
+        // Delivered by an earlier attempt that stopped before recording it; a completed delivery
+        // leaves no temporary file of ours.
+        await this.removeOurTemporaries(remote, directory, fileName, part);
         return receipt(true);
       }
       // Refuse before uploading anything, not after.
       this.requireAtomicRename(remote);
 
-      // A leftover of an interrupted attempt. Removing it (rather than truncating) lets the
-      // exclusive create below set the mode, so the file is never readable more widely.
-      await remote.unlinkIfExists(part);
+      // Leftovers of interrupted attempts (ours, or an earlier holder's: only names of the
+      // pattern). Removing (rather than truncating) lets the exclusive create below set the
+      // mode, so the file is never readable more widely.
+      await this.removeOurTemporaries(remote, directory, fileName, part);
       await this.uploadPart(remote, part, content, signal);
       await this.failpoint('sftp.after-part-upload');
 
@@ -94,23 +131,100 @@ export class SftpDelivery implements DeliveryTarget {
         return receipt(true);
       }
       await this.failpoint('sftp.before-rename');
-      // Last word for the caller (e.g. "do we still hold the lock?"), as late as possible.
-      await beforeRename?.();
+      // Last word for the caller (renew the lock, record the intent), as late as possible.
+      await beforeRename?.({ temporaryPath: part, finalPath: final });
+      await this.failpoint('sftp.after-lock-check');
       signal?.throwIfAborted();
-      await remote.posixRename(part, final);
-      await this.failpoint('sftp.after-rename');
-
-      // From here the file is delivered; a late abort must not turn that into a failure.
-      const delivered = await remote.stat(final);
-      if (delivered.size !== content.bytes) {
+      try {
+        await remote.posixRename(part, final);
+      } catch (error) {
+        if (!isNoSuchFile(error)) throw error;
+        // We closed it whole, and now it is gone: an inbox that collects every closed file may
+        // have taken it. Uploading again could make a second copy (PRODUCT.md 3.1).
         throw new EodError(
-          'CONTENT_MISMATCH',
-          `SFTP ${final} on ${remote.endpoint} has ${delivered.size} bytes after the rename, expected ${content.bytes}`,
-          { remotePath: final, remoteBytes: delivered.size, expectedBytes: content.bytes },
+          'SUBMISSION_UNCERTAIN',
+          `SFTP ${part} on ${remote.endpoint} vanished after it was uploaded and closed, before the rename to ${final}; the server may have collected it. Not uploading again: check with the regulator, then run eod-report resolve`,
+          { temporaryPath: part, remotePath: final, endpoint: remote.endpoint },
+          { cause: error },
         );
       }
-      return receipt(false);
+      await this.failpoint('sftp.after-rename');
+
+      // The server acknowledged the rename: that is the submission. What a later look finds
+      // (an inbox may take the file at once) is a note in the proof, never a failure.
+      const after: DeliveryReceipt = { ...receipt(false), temporaryPath: part, verifiedAfterRename: true };
+      try {
+        const delivered = await remote.statIfExists(final);
+        if (delivered === undefined) {
+          return {
+            ...after,
+            verifiedAfterRename: false,
+            afterRenameNote: 'final file not found right after the acknowledged rename',
+          };
+        }
+        if (delivered.size !== content.bytes) {
+          return {
+            ...after,
+            verifiedAfterRename: false,
+            afterRenameNote: `final file has ${delivered.size} bytes right after the acknowledged rename, expected ${content.bytes}`,
+          };
+        }
+      } catch (error) {
+        return {
+          ...after,
+          verifiedAfterRename: false,
+          afterRenameNote: `stat after the acknowledged rename failed: ${(error as Error).message}`,
+        };
+      }
+      return after;
     });
+  }
+
+  async probe(
+    fileName: string,
+    content: ReportContent,
+    temporaryPath: string,
+    signal?: AbortSignal,
+  ): Promise<ProbeResult> {
+    const { final } = remotePaths(this.config.directory, fileName);
+    return this.withSession(signal, async (remote) => {
+      let state: ProbeResult['final'];
+      let detail: string | undefined;
+      try {
+        state = (await this.examineFinal(remote, final, content, signal)).kind;
+      } catch (error) {
+        const status = sftpStatusOf(error);
+        if (isNoSuchFile(error)) {
+          state = 'absent';
+        } else if (status !== undefined && REFUSED_STATUSES.has(status)) {
+          state = 'unreadable';
+          detail = (error as Error).message;
+        } else {
+          throw error;
+        }
+      }
+      const temporary = (await remote.statIfExists(temporaryPath)) === undefined ? 'absent' : 'present';
+      return { finalPath: final, final: state, temporary, ...(detail === undefined ? {} : { detail }) };
+    });
+  }
+
+  /** Removes `<fileName>.part` and `<fileName>.<digits>.part` from the directory, and `own`. */
+  private async removeOurTemporaries(remote: RemoteFs, directory: string, fileName: string, own: string) {
+    let names: string[];
+    try {
+      names = await remote.list(directory);
+    } catch (error) {
+      // An inbox that cannot be listed: remove what we can name.
+      if (sftpStatusOf(error) === undefined) throw error;
+      names = [`${fileName}.part`];
+    }
+    const paths = new Set(
+      names
+        .filter((name) => isOurTemporary(name, fileName))
+        .map((n) => `${directory.replace(/\/$/, '')}/${n}`),
+    );
+    paths.add(own);
+    for (const path of paths) await remote.unlinkIfExists(path);
   }
 
   async check(): Promise<string> {

@@ -2,7 +2,9 @@ import type pg from 'pg';
 
 /**
  * ShedLock's protocol on its own table, with database time only, never the client's clock:
- * insert, or take over a lapsed lock; each acquisition increments the fencing token.
+ * insert, or take over a lapsed lock. Each acquisition takes a fresh fencing token from the
+ * sequence end_of_day_reporting_fencing_token, so tokens grow strictly even when a row is
+ * deleted by hand (migrations/0008).
  * Lock times are read and written through eod_report_lock_now() (migration 0007), which is in
  * the columns' own type: TIMESTAMPTZ in the table we create, UTC wall-clock TIMESTAMP in a table
  * ShedLock created, so no statement depends on the session's TimeZone.
@@ -13,10 +15,11 @@ export async function acquireLease(
 ): Promise<{ token: string; lockUntil: Date } | null> {
   const { rows } = await db.query<{ fencing_token: string; lock_until: Date }>(
     `INSERT INTO shedlock AS s (name, lock_until, locked_at, locked_by, fencing_token)
-     VALUES ($1, eod_report_lock_now() + $2 * interval '1 millisecond', eod_report_lock_now(), $3, 1)
+     VALUES ($1, eod_report_lock_now() + $2 * interval '1 millisecond', eod_report_lock_now(), $3,
+             nextval('end_of_day_reporting_fencing_token'))
      ON CONFLICT (name) DO UPDATE
        SET lock_until = EXCLUDED.lock_until, locked_at = EXCLUDED.locked_at,
-           locked_by = EXCLUDED.locked_by, fencing_token = s.fencing_token + 1
+           locked_by = EXCLUDED.locked_by, fencing_token = nextval('end_of_day_reporting_fencing_token')
        WHERE s.lock_until <= eod_report_lock_now()
      RETURNING fencing_token, eod_report_lock_instant(lock_until) AS lock_until`,
     [lease.name, lease.atMostForMs, lease.holder],
@@ -25,17 +28,29 @@ export async function acquireLease(
   return row ? { token: row.fencing_token, lockUntil: row.lock_until } : null;
 }
 
-/** Extends a lease we still hold; false when it lapsed or was taken over. */
+/**
+ * Extends a lease we still hold. Returns the milliseconds left on it by database time at the
+ * moment of the update, or null when it lapsed or was taken over.
+ */
 export async function renewLease(
   db: pg.ClientBase | pg.Pool,
   lease: { name: string; token: string; atMostForMs: number },
-): Promise<boolean> {
-  const { rowCount } = await db.query(
+): Promise<number | null> {
+  const { rows } = await db.query<{ remaining_ms: number }>(
     `UPDATE shedlock SET lock_until = eod_report_lock_now() + $3 * interval '1 millisecond'
-     WHERE name = $1 AND fencing_token = $2::bigint AND lock_until > eod_report_lock_now()`,
+     WHERE name = $1 AND fencing_token = $2::bigint AND lock_until > eod_report_lock_now()
+     RETURNING (extract(epoch FROM lock_until - eod_report_lock_now()) * 1000)::float8 AS remaining_ms`,
     [lease.name, lease.token, lease.atMostForMs],
   );
-  return rowCount === 1;
+  return rows[0] ? rows[0].remaining_ms : null;
+}
+
+/** A fresh acquisition token for locks that have no row of their own (the table strategy). */
+export async function nextFencingToken(db: pg.ClientBase | pg.Pool): Promise<string> {
+  const { rows } = await db.query<{ token: string }>(
+    `SELECT nextval('end_of_day_reporting_fencing_token')::text AS token`,
+  );
+  return rows[0]?.token as string;
 }
 
 /** ShedLock's unlock: the lock stays taken until lockAtLeastFor after acquisition. */
