@@ -91,6 +91,12 @@ export interface RowSource {
   capture(request: CaptureRequest): Promise<{ rows: number; bytes: number; sha256: string; event: RunEvent }>;
   /** The stored content of a process whose rows were captured. */
   content(processId: string): Promise<ReportContent>;
+  /**
+   * Retention: removes the stored content of a process and records that it is gone, in one
+   * transaction; events and proof stay. Returns false when it was already dropped. Callers only
+   * pass fully archived processes (the archive then holds the bytes).
+   */
+  dropCapture(processId: string): Promise<boolean>;
 }
 
 export interface DeliveryReceipt {

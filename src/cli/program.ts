@@ -84,6 +84,18 @@ export async function main(argv: readonly string[], io: Io, signal: AbortSignal)
       ),
     );
   program
+    .command('prune')
+    .description(
+      'drop the captured rows of archived days older than retention.capturedDays (events and proof are kept)',
+    )
+    .option('--dry-run', 'list the days whose capture would be dropped, drop nothing')
+    .addHelpText('after', '\nExit codes: 0 done, 1 failed, 2 bad config.')
+    .action(
+      action(async (o: { dryRun?: boolean }) =>
+        (await import('./commands/prune.js')).pruneCommand(io, { ...globals(), ...o }, signal),
+      ),
+    );
+  program
     .command('check')
     .description(
       'validate the config and connect to the database, each SFTP server (host key pinned) and each bucket',

@@ -381,6 +381,19 @@ export const configSchema = z
           .describe('Reports one instance runs at the same time; while busy, other instances take the rest.'),
       })
       .prefault({}),
+    retention: z
+      .strictObject({
+        capturedDays: z
+          .number()
+          .int()
+          .min(1)
+          .max(36_500)
+          .default(35)
+          .describe(
+            'Captured rows of a day are dropped (`prune`, and `serve` daily) once the day is archived and its date is more than this many days old; events and proof are kept, `verify` reads the archive. Risk: a dropped day can no longer be re-sent from the database.',
+          ),
+      })
+      .prefault({}),
     log: z
       .strictObject({
         level: z

@@ -33,6 +33,7 @@ export function createMetrics(options: {
   now?: () => Date;
 }): ServiceMetrics {
   const now = options.now ?? (() => new Date());
+  const reportNames = options.reports.map((r) => r.name);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const running = new Map<string, { report: string; step: Step; since: number }>();
@@ -101,7 +102,7 @@ export function createMetrics(options: {
     registers: [registry],
     async collect() {
       this.reset();
-      for (const row of await lastSuccesses(options.pool)) {
+      for (const row of await lastSuccesses(options.pool, reportNames)) {
         const step = STEP_OF_STATUS[row.status];
         if (step) this.set({ report: row.report, step }, row.at.getTime() / 1000);
       }
@@ -110,7 +111,7 @@ export function createMetrics(options: {
   // Each gauge fills itself in its own collect() (prom-client serialises gauges one by one, so a
   // gauge filled from another's collect() would be printed before it is filled); the reads they
   // share are made once per scrape.
-  const captures = oncePerScrape(() => lastCaptures(options.pool));
+  const captures = oncePerScrape(() => lastCaptures(options.pool, reportNames));
   for (const [name, help, field] of [
     ['eod_report_last_rows', 'Rows of the newest captured date, from the database.', 'rows'],
     ['eod_report_last_bytes', 'Bytes of the newest captured date, from the database.', 'bytes'],

@@ -24,9 +24,11 @@ import {
   capturedTableFor,
   createCapturedRows,
   DEFAULT_ROWS_SCHEMA,
+  dropCapturedRows,
   renderCopySql,
 } from './sql/captured-rows.js';
 import { listEvents } from './sql/events.js';
+import { captureDroppedAt, markCaptureDropped } from './sql/retention.js';
 import { rowsSchemaFor } from './sql/rows-schema.js';
 
 interface CaptureFacts extends EventFacts {
@@ -116,10 +118,38 @@ export class PostgresRowSource implements RowSource {
     }
   }
 
+  async dropCapture(processId: string): Promise<boolean> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const marked = await markCaptureDropped(client, processId);
+      if (marked) {
+        const captured = (await listEvents(client, [processId])).find((e) => e.status === 'ROWS_CREATED');
+        const table = (captured?.facts as CaptureFacts | undefined)?.table;
+        await dropCapturedRows(client, table ?? capturedTableFor(DEFAULT_ROWS_SCHEMA, processId));
+      }
+      await client.query('COMMIT');
+      return marked;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
   async content(processId: string): Promise<ReportContent> {
     const events = await listEvents(this.pool, [processId]);
     const captured = events.find((e) => e.status === 'ROWS_CREATED');
     if (!captured) throw new Error(`process ${processId} has no captured rows (ROWS_CREATED missing)`);
+    const dropped = await captureDroppedAt(this.pool, processId);
+    if (dropped) {
+      throw new EodError(
+        'STEP_FAILED',
+        `the captured rows of process ${processId} were dropped at ${dropped.toISOString()} (retention.capturedDays); the archived object holds the bytes (eod-report verify)`,
+        { processId },
+      );
+    }
     const facts = captured.facts as CaptureFacts;
     const pool = this.pool;
     return {

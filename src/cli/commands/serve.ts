@@ -6,6 +6,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { combineObservers } from '../../app/observer.js';
+import { pruneDaily } from '../../app/prune.js';
 import { EXIT } from '../../core/errors.js';
 import { createAlertSender } from '../../service/alerts.js';
 import { startHttpServer } from '../../service/http-server.js';
@@ -60,6 +61,14 @@ export async function serveCommand(io: Io, options: GlobalOptions, signal: Abort
       interrupt: interrupt.signal,
       concurrency: config.serve.concurrency,
     });
+    const pruning = pruneDaily({
+      pool: app.pool,
+      rows: app.deps.rows,
+      capturedDays: config.retention.capturedDays,
+      clock: app.deps.clock,
+      logger,
+      stop: signal,
+    });
     await new Promise<void>((resolve) => {
       if (signal.aborted) resolve();
       signal.addEventListener('abort', () => resolve(), { once: true });
@@ -76,6 +85,7 @@ export async function serveCommand(io: Io, options: GlobalOptions, signal: Abort
       interrupt.abort(new Error('interrupted: the service is shutting down'));
     });
     await Promise.race([scheduler, grace.then(() => scheduler)]);
+    await pruning;
     await http.close();
     logger.info({ event: 'serve.stopped' }, 'stopped');
     return EXIT.OK;

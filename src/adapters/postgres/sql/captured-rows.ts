@@ -190,3 +190,8 @@ export function renderCopySql(
     .join(', ');
   return `COPY (SELECT ${list} FROM ${qualifiedName(table)} ORDER BY ${LINE_NUMBER_COLUMN}) TO STDOUT (FORMAT csv, HEADER)`;
 }
+
+/** Drops the snapshot of a process (retention); nothing when it is already gone. */
+export async function dropCapturedRows(client: pg.ClientBase, table: CapturedTable): Promise<void> {
+  await client.query(`DROP TABLE IF EXISTS ${qualifiedName(table)}`);
+}

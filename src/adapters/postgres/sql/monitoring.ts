@@ -2,31 +2,46 @@ import type pg from 'pg';
 import type { RunEvent } from '../../../core/events.js';
 import { listEvents } from './events.js';
 
-/** Unix time of the newest success of each step, per report (any date). */
-export async function lastSuccesses(db: pg.Pool): Promise<{ report: string; status: string; at: Date }[]> {
+/**
+ * Newest success of each step, per report (any date): one row per (report, step) from the table
+ * the event trigger keeps (migration 0008), so a scrape never aggregates the event table.
+ */
+export async function lastSuccesses(
+  db: pg.Pool | pg.ClientBase,
+  reports: readonly string[],
+): Promise<{ report: string; status: string; at: Date }[]> {
   const { rows } = await db.query<{ report: string; status: string; at: Date }>(
-    `SELECT p.report, e.status::text AS status, max(e.created_at) AS at
-     FROM end_of_day_reporting_event e JOIN end_of_day_reporting p USING (process_id)
-     WHERE e.status IN ('ROWS_CREATED', 'REPORT_SUBMITTED', 'REPORT_ARCHIVED')
-     GROUP BY p.report, e.status`,
+    `SELECT report, status::text AS status, at FROM end_of_day_reporting_last_success
+     WHERE report = ANY($1::text[])`,
+    [reports],
   );
   return rows;
 }
 
-/** Rows and bytes captured for the newest date of each report. */
-export async function lastCaptures(db: pg.Pool): Promise<{ report: string; rows: number; bytes: number }[]> {
+/**
+ * Rows and bytes captured for the newest captured date of each report: per report, its dates
+ * newest first (the (report, date) index) until one has ROWS_CREATED (the one-success index).
+ */
+export async function lastCaptures(
+  db: pg.Pool | pg.ClientBase,
+  reports: readonly string[],
+): Promise<{ report: string; rows: number; bytes: number }[]> {
   const { rows } = await db.query<{ report: string; rows: string; bytes: string }>(
-    `SELECT DISTINCT ON (p.report) p.report, e.facts->>'rows' AS rows, e.facts->>'bytes' AS bytes
-     FROM end_of_day_reporting_event e JOIN end_of_day_reporting p USING (process_id)
-     WHERE e.status = 'ROWS_CREATED'
-     ORDER BY p.report, p.date DESC`,
+    `SELECT r.report, c.facts->>'rows' AS rows, c.facts->>'bytes' AS bytes
+     FROM unnest($1::text[]) AS r(report)
+     CROSS JOIN LATERAL (
+       SELECT e.facts FROM end_of_day_reporting p
+       JOIN end_of_day_reporting_event e ON e.process_id = p.process_id AND e.status = 'ROWS_CREATED'
+       WHERE p.report = r.report
+       ORDER BY p.date DESC LIMIT 1) AS c`,
+    [reports],
   );
   return rows.map((r) => ({ report: r.report, rows: Number(r.rows), bytes: Number(r.bytes) }));
 }
 
 /** The processes of one report between two dates (inclusive) with their events. */
 export async function processesBetween(
-  db: pg.Pool,
+  db: pg.Pool | pg.ClientBase,
   report: string,
   from: string,
   to: string,
@@ -47,7 +62,11 @@ export async function processesBetween(
   }));
 }
 
-export async function wasSubmitted(db: pg.Pool, report: string, date: string): Promise<boolean> {
+export async function wasSubmitted(
+  db: pg.Pool | pg.ClientBase,
+  report: string,
+  date: string,
+): Promise<boolean> {
   const { rows } = await db.query(
     `SELECT 1 FROM end_of_day_reporting p JOIN end_of_day_reporting_event e USING (process_id)
      WHERE p.report = $1 AND p.date = $2::date AND e.status = 'REPORT_SUBMITTED'`,

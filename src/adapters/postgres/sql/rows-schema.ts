@@ -40,6 +40,7 @@ export async function missingRunPrivileges(
     `WITH wanted(kind, object, privilege) AS (VALUES
        ('schema', $1::text, 'USAGE'), ('schema', $1::text, 'CREATE'),
        ('table', 'end_of_day_reporting', 'SELECT'), ('table', 'end_of_day_reporting', 'INSERT'),
+       ('table', 'end_of_day_reporting', 'UPDATE'),
        ('sequence', 'end_of_day_reporting_process_id_seq', 'USAGE'),
        ('table', 'end_of_day_reporting_event', 'SELECT'), ('table', 'end_of_day_reporting_event', 'INSERT'),
        ('sequence', 'end_of_day_reporting_event_event_id_seq', 'USAGE'),
