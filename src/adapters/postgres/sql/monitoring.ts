@@ -4,7 +4,7 @@ import { listEvents } from './events.js';
 
 /**
  * Newest success of each step, per report (any date): one row per (report, step) from the table
- * the event trigger keeps (migration 0008), so a scrape never aggregates the event table.
+ * the event trigger keeps (migration 0009), so a scrape never aggregates the event table.
  */
 export async function lastSuccesses(
   db: pg.Pool | pg.ClientBase,
