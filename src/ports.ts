@@ -219,3 +219,11 @@ export interface RegulatorReader {
   read(remotePath: string, expectedBytes: number, signal?: AbortSignal): Promise<CopyReading>;
   close(): Promise<void>;
 }
+
+/** What the database knows about a report's past dates; read by `serve` to plan and to report. */
+export interface ReportHistory {
+  /** The oldest date with a process row, or null when the report never ran. */
+  firstProcessDate(report: string): Promise<string | null>;
+  /** The dates on or after `from` whose every step is done. */
+  completeDatesSince(report: string, from: string): Promise<Set<string>>;
+}

@@ -5,17 +5,19 @@
 import { hostname } from 'node:os';
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { systemClock } from '../adapters/clock/system-clock.js';
+import { type ClockSkew, DatabaseClock } from '../adapters/clock/database-clock.js';
 import { LeaseLock } from '../adapters/lock/lease-lock.js';
 import { TableLock } from '../adapters/lock/table-lock.js';
 import { createPool } from '../adapters/postgres/pool.js';
 import { PostgresRowSource } from '../adapters/postgres/postgres-row-source.js';
 import { PostgresRunStore } from '../adapters/postgres/postgres-run-store.js';
+import { databaseNow } from '../adapters/postgres/sql/clock.js';
+import { postgresReportHistory } from '../adapters/postgres/sql/history.js';
 import { S3Archive } from '../adapters/s3/s3-archive.js';
 import { SftpDelivery } from '../adapters/sftp/sftp-delivery.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { Config, ReportConfig } from '../config/schema.js';
-import type { Archive, Lock } from '../ports.js';
+import type { Archive, Lock, ReportHistory } from '../ports.js';
 import type { Failpoint } from './failpoints.js';
 import { logObserver } from './log-observer.js';
 import type { RunDependencies } from './run-report.js';
@@ -26,7 +28,43 @@ export interface App {
   pool: pg.Pool;
   logger: Logger;
   deps: RunDependencies;
+  /** Database time; `appFor` syncs it before the app is used, `serve` keeps it refreshed. */
+  clock: DatabaseClock;
+  history: ReportHistory;
   close(): Promise<void>;
+}
+
+/** Host–database clock skew above this is logged as a warning. */
+export const SKEW_WARN_SECONDS = 5;
+const SKEW_REWARN_MS = 10 * 60_000;
+
+/**
+ * Logs the skew at each measurement: a warning when it passes SKEW_WARN_SECONDS (again every ten
+ * minutes while it stays there), a note when it is back under.
+ */
+export function skewLogger(logger: Logger): (skew: ClockSkew) => void {
+  let warnedAt: number | null = null;
+  return (skew) => {
+    const facts = {
+      event: 'clock.skew',
+      skewSeconds: Number(skew.seconds.toFixed(3)),
+      roundTripMs: Math.round(skew.roundTripMs),
+    };
+    const now = skew.at.getTime();
+    if (Math.abs(skew.seconds) > SKEW_WARN_SECONDS) {
+      if (warnedAt === null || now - warnedAt >= SKEW_REWARN_MS) {
+        warnedAt = now;
+        logger.warn(
+          facts,
+          `host clock is ${Math.abs(skew.seconds).toFixed(1)} s ${skew.seconds > 0 ? 'ahead of' : 'behind'} the database clock; due dates and leases use database time, but fix the host's time sync (NTP)`,
+        );
+      }
+    } else {
+      if (warnedAt !== null) logger.info(facts, 'host clock is back within 5 s of the database clock');
+      warnedAt = null;
+      logger.debug(facts, 'clock skew measured');
+    }
+  };
 }
 
 /** Precedence: env EOD_INSTANCE_ID, then instance.id of the config, then host:pid. */
@@ -80,12 +118,22 @@ export function createApp(
           safetyMarginMs,
         });
 
+  const clock = new DatabaseClock({
+    readDatabaseNow: () => databaseNow(pool),
+    onMeasured: skewLogger(logger),
+    onError: (error) =>
+      logger.warn(
+        { err: error, event: 'clock.read-failed' },
+        'could not read the database clock; keeping the last reading',
+      ),
+  });
+
   const archives = new Map<string, Archive>();
   const deps: RunDependencies = {
     store: new PostgresRunStore(pool, instanceId),
     rows: new PostgresRowSource(pool, instanceId, failpoint, { rowsSchema: config.database.rowsSchema }),
     lock,
-    clock: systemClock,
+    clock,
     deliveryFor: (report: ReportConfig) => new SftpDelivery(report.sftp, failpoint),
     archiveFor: (report: ReportConfig) => {
       let archive = archives.get(report.name);
@@ -110,7 +158,10 @@ export function createApp(
     pool,
     logger,
     deps,
+    clock,
+    history: postgresReportHistory(pool),
     close: async () => {
+      clock.stop();
       await pool.end();
     },
   };

@@ -48,6 +48,8 @@ export async function appFor(io: Io, loaded: LoadedConfig, logger: Logger): Prom
     } finally {
       client.release();
     }
+    // Database time before anything asks what day it is.
+    await app.clock.sync();
     return app;
   } catch (error) {
     await app.close();

@@ -1,7 +1,7 @@
 /**
- * Outgoing alerts (PRODUCT.md §6): a Slack-compatible webhook on a failed day and on a missed
- * deadline, sent once per (report, date, kind) across all instances (the database decides who
- * sends), and an optional healthchecks-style dead-man's switch pinged at start, success and failure.
+ * Outgoing alerts (PRODUCT.md §6): a Slack-compatible webhook on a failed day, on a missed
+ * deadline and on a date that left the catch-up window incomplete (missing), sent once per
+ * (report, date, kind) across all instances (the database decides who sends), and an optional healthchecks-style dead-man's switch pinged at start, success and failure.
  * URLs carry tokens: they are never logged.
  */
 
@@ -11,7 +11,7 @@ import { claimAlert, recordAlertDelivery } from '../adapters/postgres/sql/alerts
 import { retryDelay } from '../core/backoff.js';
 import { coerceError } from '../core/errors.js';
 
-export type AlertKind = 'failure' | 'deadline';
+export type AlertKind = 'failure' | 'deadline' | 'missing';
 
 export interface AlertSender {
   /** Sends the alert unless any instance already did; resolves whether this call sent it. */

@@ -1,22 +1,29 @@
 import type pg from 'pg';
 import { processesBetween } from '../adapters/postgres/sql/monitoring.js';
 import type { ReportConfig } from '../config/schema.js';
-import { addDays, previousLocalDate } from '../core/report-date.js';
+import { previousLocalDate } from '../core/report-date.js';
+import { latestDueDate, scheduledDatesBefore } from '../core/schedule-dates.js';
+import type { ReportHistory } from '../ports.js';
 import { type ReportView, reportView } from './dashboard-model.js';
-import { latestDueDate } from './due-dates.js';
+import { missingDatesOf } from './missing-dates.js';
 
-/** The views of every report for its last `days` due dates (newest first). */
+/** The views of every report for its last `days` scheduled dates (newest first) at database time
+ * `now`, with the dates that left the catch-up window incomplete when `history` is given. */
 export async function loadReportViews(
   pool: pg.Pool,
   reports: readonly ReportConfig[],
   now: Date,
   days: number,
+  history?: ReportHistory,
 ): Promise<ReportView[]> {
   return Promise.all(
     reports.map(async (report) => {
       const newest = latestDueDate(report, now) ?? previousLocalDate(now, report.timezone);
-      const processes = await processesBetween(pool, report.name, addDays(newest, -(days - 1)), newest);
-      return reportView(report, processes, { newest, days, now });
+      const dates = [newest, ...scheduledDatesBefore(report, newest, days - 1)];
+      const oldest = dates.at(-1) ?? newest;
+      const processes = await processesBetween(pool, report.name, oldest, newest);
+      const missing = history ? await missingDatesOf(history, report, now) : [];
+      return reportView(report, processes, { newest, days, now, dates, missing });
     }),
   );
 }

@@ -68,6 +68,8 @@ export interface ReportView {
   slowStepAfterMs: number;
   /** Newest first. */
   days: DayView[];
+  /** Dates that left the catch-up window incomplete, oldest first (core/schedule-dates.ts). */
+  missing: string[];
 }
 
 export interface ProcessEvents {
@@ -77,18 +79,26 @@ export interface ProcessEvents {
 }
 
 /**
- * Builds the view of one report for the dates `newest` back to `newest - days + 1`. A date without
- * a process is 'missing' (and late when its deadline has passed).
+ * Builds the view of one report for `dates` (newest first; default `newest` back to
+ * `newest - days + 1`), at most `days` of them. A date without a process is 'missing' (and late
+ * when its deadline has passed). `missing` lists the dates out of the catch-up window.
  */
 export function reportView(
   report: ReportConfig,
   processes: readonly ProcessEvents[],
-  options: { newest: string; days: number; now: Date },
+  options: {
+    newest: string;
+    days: number;
+    now: Date;
+    dates?: readonly string[];
+    missing?: readonly string[];
+  },
 ): ReportView {
   const byDate = new Map(processes.map((p) => [p.date, p]));
   const days: DayView[] = [];
-  for (let i = 0; i < options.days; i++) {
-    const date = addDays(options.newest, -i);
+  // The schedule's own dates when the loader knows them (a weekday report shows no weekends).
+  const dates = options.dates ?? Array.from({ length: options.days }, (_, i) => addDays(options.newest, -i));
+  for (const date of dates.slice(0, options.days)) {
     if (report.startDate && date < report.startDate) break;
     days.push(dayView(report, date, byDate.get(date), options.now));
   }
@@ -99,6 +109,7 @@ export function reportView(
     deadline: report.deadline ?? null,
     slowStepAfterMs: report.slowStepAfter,
     days,
+    missing: [...(options.missing ?? [])],
   };
 }
 

@@ -5,6 +5,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { ReportConfig } from '../config/schema.js';
 import { coerceError } from '../core/errors.js';
+import type { ReportHistory } from '../ports.js';
 import { loadReportViews } from './dashboard-load.js';
 import type { ServiceMetrics } from './metrics.js';
 import { runsJson } from './runs-json.js';
@@ -19,6 +20,10 @@ export interface HttpOptions {
   instanceId: string;
   statusDays: number;
   logger: Logger;
+  /** Database time: which dates are due and late. */
+  now: () => Date;
+  /** For the missing dates on the page and in /api/runs. */
+  history?: ReportHistory;
   /** The scheduler loops at least every 30 s; after this long without a loop it is not alive. */
   heartbeatStaleAfterSeconds?: number;
 }
@@ -49,13 +54,25 @@ export async function startHttpServer(
       reply(res, problems.length === 0 ? 200 : 503, 'application/json', body);
     },
     '/api/runs': async (res) => {
-      const now = new Date();
-      const views = await loadReportViews(options.pool, options.reports, now, options.statusDays);
+      const now = options.now();
+      const views = await loadReportViews(
+        options.pool,
+        options.reports,
+        now,
+        options.statusDays,
+        options.history,
+      );
       reply(res, 200, 'application/json', JSON.stringify(runsJson(views, now)));
     },
     '/': async (res) => {
-      const now = new Date();
-      const views = await loadReportViews(options.pool, options.reports, now, options.statusDays);
+      const now = options.now();
+      const views = await loadReportViews(
+        options.pool,
+        options.reports,
+        now,
+        options.statusDays,
+        options.history,
+      );
       reply(
         res,
         200,

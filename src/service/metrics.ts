@@ -10,7 +10,9 @@ import { lastCaptures, lastSuccesses, wasSubmitted } from '../adapters/postgres/
 import type { RunObserver } from '../app/observer.js';
 import type { ReportConfig } from '../config/schema.js';
 import type { Step } from '../core/events.js';
+import type { ReportHistory } from '../ports.js';
 import { newestDeadline } from './due-dates.js';
+import { missingDatesOf } from './missing-dates.js';
 
 const STEP_OF_STATUS: Record<string, Step> = {
   ROWS_CREATED: 'rows',
@@ -30,7 +32,12 @@ export interface ServiceMetrics {
 export function createMetrics(options: {
   pool: pg.Pool;
   reports: readonly ReportConfig[];
+  /** Database time (the clock that decides due dates); default the host clock. */
   now?: () => Date;
+  /** Last measured host-minus-database clock skew, seconds; null before the first reading. */
+  clockSkewSeconds?: () => number | null;
+  /** For eod_report_missing_dates; without it the gauge is not exported. */
+  history?: ReportHistory;
 }): ServiceMetrics {
   const now = options.now ?? (() => new Date());
   const reportNames = options.reports.map((r) => r.name);
@@ -160,6 +167,35 @@ export function createMetrics(options: {
       for (const d of await deadlines()) this.set({ report: d.report }, d.late ? 1 : 0);
     },
   });
+
+  const skew = options.clockSkewSeconds;
+  if (skew) {
+    new Gauge({
+      name: 'eod_report_clock_skew_seconds',
+      help: 'Host clock minus database clock, seconds (positive: host ahead), at the last reading.',
+      registers: [registry],
+      collect() {
+        const seconds = skew();
+        if (seconds !== null) this.set(seconds);
+      },
+    });
+  }
+  const history = options.history;
+  if (history) {
+    new Gauge({
+      name: 'eod_report_missing_dates',
+      help: 'Dates that left the catch-up window incomplete; serve will not run them (fill with run --date).',
+      labelNames: ['report'],
+      registers: [registry],
+      async collect() {
+        const at = now();
+        const counts = await Promise.all(
+          options.reports.map(async (r) => [r.name, (await missingDatesOf(history, r, at)).length] as const),
+        );
+        for (const [report, count] of counts) this.set({ report }, count);
+      },
+    });
+  }
 
   const key = (report: string, step: Step) => `${report}\u0000${step}`;
   const observer: RunObserver = {

@@ -18,6 +18,8 @@ export interface RunsJsonReport {
   /** Local time (HH:MM) on the day after the report date, or null without a deadline. */
   deadline: string | null;
   days: RunsJsonDay[];
+  /** Dates that left the catch-up window incomplete, oldest first; `run --date` fills them. */
+  missingDates: string[];
 }
 
 export interface RunsJsonDay {
@@ -50,6 +52,7 @@ export function runsJson(reports: readonly ReportView[], now: Date): RunsJson {
       schedule: report.schedule,
       deadline: report.deadline,
       days: report.days.map(day),
+      missingDates: [...report.missing],
     })),
   };
 }

@@ -10,12 +10,16 @@ import { completedProcess, type RunDependencies, runReport } from '../app/run-re
 import type { ReportConfig } from '../config/schema.js';
 import { retryDelay } from '../core/backoff.js';
 import { coerceError } from '../core/errors.js';
+import type { ReportHistory } from '../ports.js';
 import type { AlertSender } from './alerts.js';
 import { dueDates, msUntilNextTick, newestDeadline } from './due-dates.js';
+import { missingDatesOf } from './missing-dates.js';
 
 export interface SchedulerOptions {
   deps: RunDependencies;
   reports: readonly ReportConfig[];
+  /** Past dates of each report: the first process (first start) and which dates are complete. */
+  history: ReportHistory;
   logger: Logger;
   alerts: AlertSender;
   heartbeat: () => void;
@@ -37,9 +41,24 @@ export async function runScheduler(options: SchedulerOptions): Promise<void> {
   const maxSleepMs = options.maxSleepMs ?? 30_000;
   const sleep = (ms: number) => deps.clock.sleep(ms, options.stop).catch(() => undefined);
 
+  const firstStartLogged = new Set<string>();
   async function pendingDates(report: ReportConfig, now: Date): Promise<string[]> {
+    const firstProcess = await options.history.firstProcessDate(report.name);
+    const due = dueDates(report, now, { firstProcess });
+    if (
+      firstProcess === null &&
+      report.startDate === undefined &&
+      due[0] &&
+      !firstStartLogged.has(report.name)
+    ) {
+      firstStartLogged.add(report.name);
+      logger.info(
+        { event: 'scheduler.first-start', report: report.name, date: due[0] },
+        `${report.name}: no process recorded yet and no startDate: running only its newest due date ${due[0]}, not the ${report.catchUpDays} before it (set startDate to run earlier dates, or use run --date)`,
+      );
+    }
     const pending: string[] = [];
-    for (const date of dueDates(report, now)) {
+    for (const date of due) {
       if (!(await completedProcess(deps.store, report.name, date))) pending.push(date);
     }
     return pending;
@@ -58,6 +77,26 @@ export async function runScheduler(options: SchedulerOptions): Promise<void> {
       date,
       text: `:alarm_clock: eod-report: *${report.name}* for ${date} was not submitted by its deadline ${report.deadline} ${report.timezone} (${deadline.toISOString()}).`,
     });
+  }
+
+  // Dates this instance already reported missing; the alert table makes it once across instances.
+  const reportedMissing = new Set<string>();
+  async function reportMissing(report: ReportConfig, now: Date): Promise<void> {
+    for (const date of await missingDatesOf(options.history, report, now)) {
+      const key = `${report.name}\u0000${date}`;
+      if (reportedMissing.has(key)) continue;
+      reportedMissing.add(key);
+      logger.warn(
+        { event: 'scheduler.missing-date', report: report.name, date },
+        `${report.name} ${date} is missing: it left the catch-up window incomplete and serve will not run it; fill it with: eod-report run --report ${report.name} --date ${date}`,
+      );
+      await options.alerts.notifyOnce({
+        kind: 'missing',
+        report: report.name,
+        date,
+        text: `:warning: eod-report: *${report.name}* for ${date} is missing: it left the catch-up window (catchUpDays ${report.catchUpDays}) without completing, and serve will not run it on its own. Fill it with \`eod-report run --report ${report.name} --date ${date}\`.`,
+      });
+    }
   }
 
   async function reportLoop(report: ReportConfig): Promise<void> {
@@ -98,6 +137,7 @@ export async function runScheduler(options: SchedulerOptions): Promise<void> {
           }
         }
         await checkDeadline(report, deps.clock.now());
+        await reportMissing(report, deps.clock.now());
       } catch (error) {
         if (options.stop.aborted) break;
         failures++;

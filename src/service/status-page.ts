@@ -90,12 +90,13 @@ function escapeHtml(text: string): string {
 
 function summary(reports: readonly ReportView[], now: Date): Html {
   if (reports.length === 0) return html`<section class="card"><p>No reports configured.</p></section>`;
-  const problems = reports.flatMap((report) =>
-    report.days.slice(0, MAX_DAYS).flatMap((day) => {
+  const problems = reports.flatMap((report) => [
+    ...(report.missing.length > 0 ? [missingLine(report)] : []),
+    ...report.days.slice(0, MAX_DAYS).flatMap((day) => {
       const item = problem(report, day, now);
       return item ? [item] : [];
     }),
-  );
+  ]);
   return html`
     <section class="card summary" aria-labelledby="summary-title">
       <h2 id="summary-title">Right now</h2>
@@ -112,6 +113,18 @@ function summary(reports: readonly ReportView[], now: Date): Html {
         <tbody>${reports.map((report) => overviewRow(report, now))}</tbody>
       </table>
     </section>`;
+}
+
+/** Dates that left the catch-up window incomplete: serve will not run them, an operator must. */
+function missingLine(report: ReportView): Html {
+  const shown = report.missing.slice(0, 10);
+  const more = report.missing.length - shown.length;
+  return html`<li class="missing" data-missing="${report.name}">
+    <strong>${report.name}</strong>
+    <span class="badge state-failed">${report.missing.length} missing</span>
+    <span>not complete and out of the catch-up window: ${shown.join(', ')}${more > 0 ? ` and ${more} more` : ''}.
+    Fill with <code>eod-report run --report ${report.name} --date ${shown[0] ?? ''}</code></span>
+  </li>`;
 }
 
 /** A day needs an operator when it failed, or when its deadline passed and nothing was submitted. */

@@ -29,6 +29,7 @@ describe('serve HTTP endpoints', () => {
       instanceId: 'http-test',
       statusDays: 7,
       logger: pino({ level: 'silent' }),
+      now: () => new Date(),
       ...(staleAfter === undefined ? {} : { heartbeatStaleAfterSeconds: staleAfter }),
     });
     return { http, metrics };

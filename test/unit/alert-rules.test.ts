@@ -24,6 +24,8 @@ const EXPECTED_ALERTS = [
   'EodReportNoSuccess',
   'EodReportSchedulerStalled',
   'EodReportAbsent',
+  'EodReportMissingDates',
+  'EodReportClockSkew',
 ];
 
 interface AlertRule {

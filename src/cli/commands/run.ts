@@ -3,6 +3,7 @@ import { type RunOutcome, runReport } from '../../app/run-report.js';
 import type { ReportConfig } from '../../config/schema.js';
 import { EodError, EXIT } from '../../core/errors.js';
 import { isCalendarDate, previousLocalDate } from '../../core/report-date.js';
+import { latestDueDate, reportDateEnd } from '../../core/schedule-dates.js';
 import { appFor, type GlobalOptions, loadFor, loggerFor } from '../context.js';
 import { type Io, println } from '../io.js';
 
@@ -33,6 +34,25 @@ export function checkDateOption(date: string | undefined, option = '--date'): st
   return date;
 }
 
+/**
+ * PRODUCT.md §3.1 "Only finished days": a date runs only after its end has passed by database
+ * time, else its file would hold the rows booked so far and count as complete. Throws EodError
+ * USAGE (exit 2) naming the date, its end and the database time.
+ */
+export function assertDateEnded(report: ReportConfig, date: string, now: Date): void {
+  const end = reportDateEnd(report, date);
+  if (now.getTime() >= end.getTime()) return;
+  const closes =
+    report.reportDate === 'same-day'
+      ? `at its schedule's tick (reportDate: same-day) or midnight, ${end.toISOString()}`
+      : `at local midnight, ${end.toISOString()}`;
+  throw new EodError(
+    'USAGE',
+    `--date ${date}: report ${report.name}'s day ${date} has not ended yet in ${report.timezone}: it ends ${closes}; database time is ${now.toISOString()}. Only finished days are run; nothing was recorded`,
+    { report: report.name, date, end: end.toISOString(), now: now.toISOString() },
+  );
+}
+
 export async function runCommand(io: Io, options: RunOptions, signal: AbortSignal): Promise<number> {
   const date = checkDateOption(options.date);
   const loaded = await loadFor(io, options);
@@ -42,9 +62,16 @@ export async function runCommand(io: Io, options: RunOptions, signal: AbortSigna
   const app = await appFor(io, loaded, logger);
   const deps = progress ? { ...app.deps, progress: progress.listener } : app.deps;
   try {
+    // Dates by database time, all checked before any report runs: nothing is recorded for a
+    // refused date.
+    const now = app.clock.now();
+    const planned = reports.map((report) => {
+      const reportDate = date ?? latestDueDate(report, now) ?? previousLocalDate(now, report.timezone);
+      assertDateEnded(report, reportDate, now);
+      return { report, reportDate };
+    });
     const outcomes: RunOutcome[] = [];
-    for (const report of reports) {
-      const reportDate = date ?? previousLocalDate(new Date(), report.timezone);
+    for (const { report, reportDate } of planned) {
       const outcome = await runReport(deps, report, [reportDate], signal);
       progress?.clear();
       outcomes.push(outcome);

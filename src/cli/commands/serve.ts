@@ -22,7 +22,16 @@ export async function serveCommand(io: Io, options: GlobalOptions, signal: Abort
   const app = await appFor(io, loaded, logger);
   const { instanceId } = app;
   try {
-    const metrics = createMetrics({ pool: app.pool, reports: config.reports });
+    // Database time drives due dates; keep the reading fresh for as long as the service runs.
+    app.clock.start();
+    const now = () => app.clock.now();
+    const metrics = createMetrics({
+      pool: app.pool,
+      reports: config.reports,
+      now,
+      clockSkewSeconds: () => app.clock.skew()?.seconds ?? null,
+      history: app.history,
+    });
     const alerts = createAlertSender({
       pool: app.pool,
       instanceId,
@@ -39,6 +48,8 @@ export async function serveCommand(io: Io, options: GlobalOptions, signal: Abort
       instanceId,
       statusDays: config.serve.statusDays,
       logger,
+      now,
+      history: app.history,
     });
     logger.info(
       { event: 'serve.started', url: http.url, reports: config.reports.map((r) => r.name) },
@@ -50,6 +61,7 @@ export async function serveCommand(io: Io, options: GlobalOptions, signal: Abort
     const scheduler = runScheduler({
       deps: { ...app.deps, observer: combineObservers(app.deps.observer, metrics.observer) },
       reports: config.reports,
+      history: app.history,
       logger,
       alerts,
       heartbeat: metrics.heartbeat,
