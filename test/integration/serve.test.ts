@@ -103,7 +103,15 @@ describe('eod-report serve', () => {
 
   const reportsConfig = () => {
     const base = fx.baseReport();
-    const common = { ...base, schedule: '*/2 * * * * *', timezone: 'UTC', catchUpDays: 3, query: QUERY };
+    // startDate: a report with no process yet would otherwise run only its newest date.
+    const common = {
+      ...base,
+      schedule: '*/2 * * * * *',
+      timezone: 'UTC',
+      catchUpDays: 3,
+      startDate: dates[0],
+      query: QUERY,
+    };
     return [
       { ...common, name: 'eod-alpha', fileName: '{report}_{yyyy}{MM}{dd}.csv' },
       { ...common, name: 'eod-beta', fileName: '{report}_{yyyy}{MM}{dd}.csv' },

@@ -295,13 +295,32 @@ describe('renderStatusPage', () => {
   });
 });
 
+describe('missing dates (issue 8 item 10)', () => {
+  it('the page names each report with dates out of the catch-up window, and how to fill them', () => {
+    const view = reportView(report(), PROCESSES, {
+      newest: '2024-03-04',
+      days: 5,
+      now: NOW,
+      missing: ['2024-02-20', '2024-02-21'],
+    });
+    const page = renderStatusPage([view], { now: NOW, instanceId: 'i-1' });
+    const line = /<li class="missing" data-missing="eod-transactions">[\s\S]*?<\/li>/.exec(page)?.[0] ?? '';
+    expect(line).toContain('2 missing');
+    expect(line).toContain('2024-02-20, 2024-02-21');
+    expect(line).toContain('eod-report run --report eod-transactions --date 2024-02-20');
+    expect(page).toContain('data-attention="true"');
+    expect(runsJson([view], NOW).reports[0]?.missingDates).toEqual(['2024-02-20', '2024-02-21']);
+  });
+});
+
 describe('runsJson', () => {
   it('is the views as plain JSON with stable field names', () => {
     const body = runsJson(views(), NOW);
     expect(JSON.parse(JSON.stringify(body))).toEqual(body);
     expect(body.generatedAt).toBe('2024-03-05T00:30:00.000Z');
     const [only] = body.reports;
-    expect(Object.keys(only ?? {})).toEqual(['name', 'timezone', 'schedule', 'deadline', 'days']);
+    expect(Object.keys(only ?? {})).toEqual(['name', 'timezone', 'schedule', 'deadline', 'days', 'missingDates']);
+    expect(only?.missingDates).toEqual([]);
     expect(only).toMatchObject({ name: 'eod-transactions', timezone: 'Europe/London', deadline: '01:00' });
     expect(only?.days.map((d) => d.date)).toEqual([
       '2024-03-04',
