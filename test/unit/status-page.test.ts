@@ -319,7 +319,14 @@ describe('runsJson', () => {
     expect(JSON.parse(JSON.stringify(body))).toEqual(body);
     expect(body.generatedAt).toBe('2024-03-05T00:30:00.000Z');
     const [only] = body.reports;
-    expect(Object.keys(only ?? {})).toEqual(['name', 'timezone', 'schedule', 'deadline', 'days', 'missingDates']);
+    expect(Object.keys(only ?? {})).toEqual([
+      'name',
+      'timezone',
+      'schedule',
+      'deadline',
+      'days',
+      'missingDates',
+    ]);
     expect(only?.missingDates).toEqual([]);
     expect(only).toMatchObject({ name: 'eod-transactions', timezone: 'Europe/London', deadline: '01:00' });
     expect(only?.days.map((d) => d.date)).toEqual([
