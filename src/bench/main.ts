@@ -1,20 +1,24 @@
 /**
- * `npm run bench`: one report of N rows (default 1,000,000) through the real CLI against embedded
- * PostgreSQL, OpenSSH sshd and s3rver, each step timed from its event, peak RSS of the `run`
- * process from /usr/bin/time; then the same bytes through the reference tools (psql \copy,
- * OpenSSH sftp, aws s3 cp) for ratios. Prints figures; asserts nothing.
+ * `npm run bench [-- --rows N --pairs P --storage plain|main|external|extended]`: one report of N rows
+ * (default 1,000,000) through the real CLI against embedded PostgreSQL, OpenSSH sshd and s3rver,
+ * alternated with the shell pipeline it replaces (psql \copy, then sftp put, then aws s3 cp) on
+ * the same data and servers: P pairs (default 3), the order flipped every pair so both sides see
+ * the same load, medians reported. Each step is timed from its event, peak RSS of the `run`
+ * process from /usr/bin/time. Prints figures; asserts nothing.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { REPORT_QUERY, seedTransactions } from '../demo/seed-transactions.js';
 import { startEmbeddedPostgres } from '../embedded/postgres.js';
 import { startEmbeddedS3 } from '../embedded/s3-server.js';
 import { startEmbeddedSftp } from '../embedded/sftp-server.js';
+import { shellStepSeconds, writeShellPipeline } from './shell-pipeline.js';
 
 const DATE = '2026-01-15';
 const TIMEZONE = 'Europe/London';
@@ -55,11 +59,48 @@ function timed(command: string, args: string[], env: NodeJS.ProcessEnv): Promise
   });
 }
 
-const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
+function option(argv: string[], name: string): string | undefined {
+  const at = argv.indexOf(name);
+  return at >= 0 ? argv[at + 1] : undefined;
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+};
+const s = (seconds: number) => `${seconds.toFixed(2)} s`.padStart(9);
+const load = () => loadavg()[0]?.toFixed(1) ?? '?';
+
+interface EodRun {
+  wall: number;
+  rows: number;
+  submit: number;
+  archive: number;
+  rssMiB: number;
+  load: string;
+}
+interface ShellRun {
+  wall: number;
+  psql: number;
+  sftp: number;
+  aws: number;
+  load: string;
+}
 
 async function main(argv: string[]): Promise<number> {
-  const rowsArg = argv.indexOf('--rows');
-  const rows = rowsArg >= 0 ? Number(argv[rowsArg + 1]) : 1_000_000;
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+  const rows = Number(option(argv, '--rows') ?? 1_000_000);
+  const pairs = Number(option(argv, '--pairs') ?? 3);
+  const storage = option(argv, '--storage');
+  const storages = ['plain', 'main', 'external', 'extended'];
+  if (storage !== undefined && !storages.includes(storage)) {
+    throw new Error(
+      `--storage ${storage}: expected one of ${storages.join(', ')} (PostgreSQL column storage of the chunks)`,
+    );
+  }
   const baseDir = await mkdtemp(path.join(tmpdir(), 'eod-bench-'));
   await chmod(baseDir, 0o755);
   const stops: (() => Promise<void>)[] = [];
@@ -77,34 +118,34 @@ async function main(argv: string[]): Promise<number> {
     const client = new pg.Client({ connectionString: postgres.url });
     client.on('error', () => undefined);
     await client.connect();
+    stops.push(() => client.end());
     const seedStart = performance.now();
     await seedTransactions(client, { dates: [DATE], perDay: rows, timezone: TIMEZONE });
     await client.query('ANALYZE transactions');
     console.log(`seeded ${rows} rows in ${((performance.now() - seedStart) / 1000).toFixed(1)} s`);
 
+    const names = Array.from({ length: pairs }, (_, i) => `bench-${i + 1}`);
     const configPath = path.join(baseDir, 'bench.yaml');
     await writeFile(
       configPath,
       JSON.stringify({
         instance: { id: 'bench' },
         lock: { atLeastFor: '0s' },
-        reports: [
-          {
-            name: 'bench',
-            timezone: TIMEZONE,
-            query: REPORT_QUERY,
-            fileName: 'bench_{yyyy}{MM}{dd}.csv',
-            sftp: {
-              host: '127.0.0.1',
-              port: sftp.port,
-              username: sftp.username,
-              privateKeyFile: sftp.privateKeyFile,
-              hostKeySha256: sftp.hostKeySha256,
-              directory: sftp.root,
-            },
-            s3: { bucket: BUCKET, endpoint: s3.endpoint, forcePathStyle: true },
+        reports: names.map((name) => ({
+          name,
+          timezone: TIMEZONE,
+          query: REPORT_QUERY,
+          fileName: `${name}_{yyyy}{MM}{dd}.csv`,
+          sftp: {
+            host: '127.0.0.1',
+            port: sftp.port,
+            username: sftp.username,
+            privateKeyFile: sftp.privateKeyFile,
+            hostKeySha256: sftp.hostKeySha256,
+            directory: sftp.root,
           },
-        ],
+          s3: { bucket: BUCKET, endpoint: s3.endpoint, forcePathStyle: true },
+        })),
       }),
     );
     const env = {
@@ -113,95 +154,150 @@ async function main(argv: string[]): Promise<number> {
       AWS_ACCESS_KEY_ID: s3.accessKeyId,
       AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
       AWS_REGION: s3.region,
+      AWS_DEFAULT_REGION: s3.region,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       EOD_LOG_LEVEL: 'warn',
     };
     const cli = fileURLToPath(new URL('../cli/main.js', import.meta.url));
     const migrated = await timed(process.execPath, [cli, 'migrate', '--config', configPath], env);
     if (migrated.code !== 0) throw new Error(`migrate failed: ${migrated.output}`);
-
-    const run = await timed(process.execPath, [cli, 'run', '--config', configPath, '--date', DATE], env);
-    if (run.code !== 0) throw new Error(`run failed: ${run.output}`);
-    const { rows: events } = await client.query<{
-      status: string;
-      facts: { durationMs?: number; bytes?: number };
-    }>(`SELECT status, facts FROM end_of_day_reporting_event ORDER BY event_id`);
-    await client.end();
-    const step = (status: string) =>
-      (events.find((e) => e.status === status)?.facts.durationMs ?? Number.NaN) / 1000;
-    const bytes = events.find((e) => e.status === 'ROWS_CREATED')?.facts.bytes ?? 0;
-    const file = path.join(sftp.root, `bench_${DATE.replaceAll('-', '')}.csv`);
-    if ((await stat(file)).size !== bytes) throw new Error('delivered file has the wrong size');
-
-    // The reference tools on the same data and servers.
-    const copyFile = path.join(baseDir, 'psql-copy.csv');
-    const oracleQuery = REPORT_QUERY.replace('$1::date', `'${DATE}'::date`).replace(/\n/g, ' ');
-    const psql = await timed(
-      'psql',
-      [
-        postgres.url,
-        '-c',
-        `SET TimeZone = '${TIMEZONE}'`,
-        '-c',
-        `\\copy (${oracleQuery}) TO '${copyFile}' (FORMAT csv, HEADER)`,
-      ],
-      env,
-    );
-    const batch = path.join(baseDir, 'sftp.batch');
-    await writeFile(batch, `put ${copyFile} ${sftp.root}/reference.csv\n`);
-    const knownHosts = path.join(baseDir, 'known_hosts');
-    const sftpRef = await timed(
-      'sftp',
-      [
-        '-q',
-        '-i',
-        sftp.privateKeyFile,
-        '-o',
-        'StrictHostKeyChecking=no',
-        '-o',
-        `UserKnownHostsFile=${knownHosts}`,
-        '-P',
-        String(sftp.port),
-        '-b',
-        batch,
-        `${sftp.username}@127.0.0.1`,
-      ],
-      env,
-    );
-    const aws = await timed(
-      'aws',
-      [
-        '--endpoint-url',
-        s3.endpoint,
-        's3',
-        'cp',
-        copyFile,
-        `s3://${BUCKET}/reference.csv`,
-        '--only-show-errors',
-      ],
-      env,
-    );
-
-    const rowsStep = step('ROWS_CREATED');
-    const submit = step('REPORT_SUBMITTED');
-    const archive = step('REPORT_ARCHIVED');
-    const line = (name: string, ours: number, ref: Timed | undefined, refName: string) =>
-      console.log(
-        `${name.padEnd(22)} ${ours.toFixed(2).padStart(7)} s  ${(bytes / 1024 / 1024 / ours).toFixed(0).padStart(5)} MB/s   ` +
-          (ref && ref.code === 0
-            ? `${refName.padEnd(12)} ${ref.seconds.toFixed(2).padStart(7)} s   ratio ${(ours / ref.seconds).toFixed(2)}`
-            : `${refName}: unavailable`),
+    if (storage) {
+      // A whitelisted keyword, not a value: ALTER … SET STORAGE takes no parameters.
+      await client.query(
+        `ALTER TABLE end_of_day_reporting_content ALTER COLUMN data SET STORAGE ${storage.toUpperCase()}`,
       );
-    console.log(`\nreport: ${rows} rows, ${mb(bytes)} MiB\n`);
-    console.log(`${'step'.padEnd(22)} ${'eod-report'.padStart(9)}  ${'rate'.padStart(10)}   reference`);
-    line('rows (capture + COPY)', rowsStep, psql, 'psql \\copy');
-    line('submit (SFTP)', submit, sftpRef, 'sftp put');
-    line('archive (S3)', archive, aws, 'aws s3 cp');
+    }
+    const s3Client = new S3Client({
+      endpoint: s3.endpoint,
+      region: s3.region,
+      forcePathStyle: true,
+      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    });
+    const shellTargets = {
+      baseDir,
+      databaseUrl: postgres.url,
+      timezone: TIMEZONE,
+      query: REPORT_QUERY.replace('$1::date', `'${DATE}'::date`),
+      sftp: {
+        port: sftp.port,
+        username: sftp.username,
+        privateKeyFile: sftp.privateKeyFile,
+        root: sftp.root,
+      },
+      s3: { endpoint: s3.endpoint, bucket: BUCKET },
+    };
+
+    // Warm the table into the page cache for both sides alike (untimed).
+    await timed(
+      'psql',
+      [postgres.url, '-q', '-c', `\\copy (${shellTargets.query.replace(/\s+/g, ' ')}) TO '/dev/null' CSV`],
+      env,
+    );
+
+    let reportBytes = 0;
+    const runEod = async (name: string): Promise<EodRun> => {
+      const at = load();
+      const run = await timed(
+        process.execPath,
+        [cli, 'run', '--config', configPath, '--report', name, '--date', DATE],
+        env,
+      );
+      if (run.code !== 0) throw new Error(`run ${name} failed: ${run.output}`);
+      const { rows: events } = await client.query<{
+        status: string;
+        facts: { durationMs?: number; bytes?: number };
+      }>(
+        `SELECT e.status, e.facts FROM end_of_day_reporting_event e JOIN end_of_day_reporting p USING (process_id)
+         WHERE p.report = $1 ORDER BY e.event_id`,
+        [name],
+      );
+      const step = (status: string) =>
+        (events.find((e) => e.status === status)?.facts.durationMs ?? Number.NaN) / 1000;
+      reportBytes = events.find((e) => e.status === 'ROWS_CREATED')?.facts.bytes ?? 0;
+      const fileName = `${name}_${DATE.replaceAll('-', '')}.csv`;
+      const file = path.join(sftp.root, fileName);
+      if ((await stat(file)).size !== reportBytes)
+        throw new Error(`${name}: delivered file has the wrong size`);
+      await rm(file);
+      await s3Client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: fileName }));
+      return {
+        wall: run.seconds,
+        rows: step('ROWS_CREATED'),
+        submit: step('REPORT_SUBMITTED'),
+        archive: step('REPORT_ARCHIVED'),
+        rssMiB: (run.maxRssKb ?? Number.NaN) / 1024,
+        load: at,
+      };
+    };
+    const runShell = async (label: string): Promise<ShellRun> => {
+      const at = load();
+      const script = await writeShellPipeline(shellTargets, label);
+      const run = await timed('bash', [script.path], env);
+      if (run.code !== 0) throw new Error(`shell pipeline failed (is the aws CLI installed?): ${run.output}`);
+      if ((await stat(script.localFile)).size !== reportBytes && reportBytes > 0) {
+        throw new Error('the shell pipeline wrote a file of another size than eod-report');
+      }
+      await rm(script.localFile);
+      await rm(path.join(sftp.root, script.remoteName));
+      await s3Client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: script.objectKey }));
+      return { wall: run.seconds, ...shellStepSeconds(run.output), load: at };
+    };
+
+    const eod: EodRun[] = [];
+    const shell: ShellRun[] = [];
+    console.log(`\n${'pair'.padEnd(5)}${'side'.padEnd(12)}${'whole'.padStart(9)}  steps`);
+    for (let i = 0; i < pairs; i++) {
+      const order = i % 2 === 0 ? ['eod', 'shell'] : ['shell', 'eod'];
+      for (const side of order) {
+        if (side === 'eod') {
+          const r = await runEod(names[i] as string);
+          eod.push(r);
+          console.log(
+            `${String(i + 1).padEnd(5)}${'eod-report'.padEnd(12)}${s(r.wall)}  rows ${s(r.rows)}  submit ${s(r.submit)}  archive ${s(r.archive)}  peak RSS ${r.rssMiB.toFixed(0)} MiB  (load ${r.load})`,
+          );
+        } else {
+          const r = await runShell(`shell-${i + 1}`);
+          shell.push(r);
+          console.log(
+            `${String(i + 1).padEnd(5)}${'shell'.padEnd(12)}${s(r.wall)}  psql ${s(r.psql)}  sftp   ${s(r.sftp)}  aws     ${s(r.aws)}  (load ${r.load})`,
+          );
+        }
+      }
+    }
+
+    const m = {
+      eod: median(eod.map((r) => r.wall)),
+      rows: median(eod.map((r) => r.rows)),
+      submit: median(eod.map((r) => r.submit)),
+      archive: median(eod.map((r) => r.archive)),
+      shell: median(shell.map((r) => r.wall)),
+      psql: median(shell.map((r) => r.psql)),
+      sftp: median(shell.map((r) => r.sftp)),
+      aws: median(shell.map((r) => r.aws)),
+    };
+    const pairRatios = eod.map((r, i) => r.wall / (shell[i]?.wall ?? Number.NaN));
+    const rate = (seconds: number) => `${(reportBytes / 1024 / 1024 / seconds).toFixed(0).padStart(4)} MiB/s`;
+    const line = (name: string, ours: number, refName: string, ref: number) =>
+      console.log(
+        `${name.padEnd(24)}${s(ours)} ${rate(ours)}   ${refName.padEnd(16)}${s(ref)} ${rate(ref)}   ratio ${(ours / ref).toFixed(2)}`,
+      );
     console.log(
-      `\nwhole \`eod-report run\`: ${run.seconds.toFixed(2)} s wall, peak RSS ${run.maxRssKb ? `${(run.maxRssKb / 1024).toFixed(0)} MiB` : 'unknown (no /usr/bin/time)'}`,
+      `\nreport: ${rows} rows, ${(reportBytes / 1024 / 1024).toFixed(1)} MiB; medians of ${pairs} alternated pairs\n`,
+    );
+    line('rows (render + store)', m.rows, 'psql \\copy', m.psql);
+    line('submit (SFTP)', m.submit, 'sftp put', m.sftp);
+    line('archive (S3)', m.archive, 'aws s3 cp', m.aws);
+    line('whole `eod-report run`', m.eod, 'shell pipeline', m.shell);
+    console.log(
+      `\nend to end: ${(m.eod / m.shell).toFixed(2)}× the shell pipeline (per-pair ratios ${pairRatios.map((r) => r.toFixed(2)).join(', ')}; bar ≤ 0.85)`,
+    );
+    const rss = eod.map((r) => r.rssMiB);
+    console.log(
+      `peak RSS of \`eod-report run\`: max ${Math.max(...rss).toFixed(0)} MiB, median ${median(rss).toFixed(0)} MiB (bar ≤ 150)`,
     );
     console.log(
-      'reference times include each tool’s start-up (aws: ~2 s of Python); ratios > 1 mean eod-report is slower.',
+      'Steps may overlap (submit and archive upload at the same time), so their sum can exceed the whole run.\n' +
+        'Shell times include each tool’s start-up (aws: ~1-2 s of Python). Load = 1-min load average at the start of each run (2 cores).',
     );
     return 0;
   } finally {

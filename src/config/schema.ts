@@ -271,7 +271,7 @@ export const configSchema = z
           .regex(/^[a-z_][a-z0-9_$]{0,62}$/, 'expected a lower-case schema name (letters, digits, _)')
           .optional()
           .describe(
-            'Schema for captured rows (needs CREATE on it); default: end_of_day_reporting_rows, or the schema of our tables when migrate could not create that one.',
+            'Schema of the row snapshots of versions before migration 0010 (new captures store the CSV itself and create no tables); default: end_of_day_reporting_rows, or the schema of our tables.',
           ),
       })
       .prefault({}),

@@ -10,6 +10,8 @@
 export interface SqlScan {
   /** Positional parameter numbers used outside comments, literals and quoted identifiers. */
   parameters: ReadonlySet<number>;
+  /** Where each positional parameter stands in the text: `$` at `start`, last digit before `end`. */
+  placeholders: readonly { start: number; end: number; number: number }[];
   /** True when ORDER BY appears at parenthesis depth 0 (it orders the result, not a subquery). */
   topLevelOrderBy: boolean;
   /** Set when the text ends inside a comment, literal or quoted identifier. */
@@ -22,6 +24,7 @@ const DOLLAR_TAG = /^\$([A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/;
 
 export function scanSql(text: string): SqlScan {
   const parameters = new Set<number>();
+  const placeholders: { start: number; end: number; number: number }[] = [];
   let depth = 0;
   let topLevelOrderBy = false;
   let previousWord = '';
@@ -54,20 +57,20 @@ export function scanSql(text: string): SqlScan {
           i += 2;
         } else i++;
       }
-      if (nesting > 0) return { parameters, topLevelOrderBy, unterminated: 'comment' };
+      if (nesting > 0) return { parameters, placeholders, topLevelOrderBy, unterminated: 'comment' };
       continue;
     }
     if (c === "'") {
       // E'…' (escape string): a backslash escapes the next character. Otherwise only '' does.
       const escapes = /[eE]/.test(text[i - 1] ?? '') && !IDENT_PART.test(text[i - 2] ?? '');
       i = skipQuoted(text, i + 1, "'", escapes);
-      if (i < 0) return { parameters, topLevelOrderBy, unterminated: 'string' };
+      if (i < 0) return { parameters, placeholders, topLevelOrderBy, unterminated: 'string' };
       previousWord = '';
       continue;
     }
     if (c === '"') {
       i = skipQuoted(text, i + 1, '"', false);
-      if (i < 0) return { parameters, topLevelOrderBy, unterminated: 'quoted identifier' };
+      if (i < 0) return { parameters, placeholders, topLevelOrderBy, unterminated: 'quoted identifier' };
       previousWord = '';
       continue;
     }
@@ -75,6 +78,7 @@ export function scanSql(text: string): SqlScan {
       const digits = /^\$(\d+)/.exec(text.slice(i, i + 12));
       if (digits?.[1]) {
         parameters.add(Number(digits[1]));
+        placeholders.push({ start: i, end: i + digits[0].length, number: Number(digits[1]) });
         i += digits[0].length;
         previousWord = '';
         continue;
@@ -82,7 +86,8 @@ export function scanSql(text: string): SqlScan {
       const tag = DOLLAR_TAG.exec(text.slice(i, i + 200));
       if (tag) {
         const close = text.indexOf(tag[0], i + tag[0].length);
-        if (close === -1) return { parameters, topLevelOrderBy, unterminated: 'dollar-quoted string' };
+        if (close === -1)
+          return { parameters, placeholders, topLevelOrderBy, unterminated: 'dollar-quoted string' };
         i = close + tag[0].length;
         previousWord = '';
         continue;
@@ -110,7 +115,7 @@ export function scanSql(text: string): SqlScan {
     if (!/\s/.test(c)) previousWord = '';
     i++;
   }
-  return { parameters, topLevelOrderBy };
+  return { parameters, placeholders, topLevelOrderBy };
 }
 
 /** The index after the closing quote, or -1 when the text ends first. A doubled quote is one. */

@@ -23,14 +23,14 @@ describe('eod-report prune and retention.capturedDays (real PostgreSQL, OpenSSH 
         [date],
       )
     ).rows[0];
-  /** Whether the stored capture of a date is still there (today: its snapshot table). */
+  /** Whether the stored capture of a date is still there (its chunks of rendered CSV). */
   const captureExists = async (date: string) => {
     const id = (await processOf(date))?.process_id;
-    const { rows } = await fx.pool.query<{ exists: boolean }>(
-      `SELECT to_regclass('end_of_day_reporting_rows.rows_' || $1::text) IS NOT NULL AS exists`,
+    const { rows } = await fx.pool.query<{ chunks: number }>(
+      'SELECT count(*)::int AS chunks FROM end_of_day_reporting_content WHERE process_id = $1',
       [id],
     );
-    return rows[0]?.exists === true;
+    return (rows[0]?.chunks ?? 0) > 0;
   };
   const eventCount = async () =>
     Number((await fx.pool.query('SELECT count(*) AS n FROM end_of_day_reporting_event')).rows[0].n);

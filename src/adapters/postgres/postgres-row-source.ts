@@ -1,17 +1,22 @@
 /**
- * Row capture (PRODUCT.md §3 step 3): the query's result is snapshotted once into a table of its
- * own, in the same transaction as the ROWS_CREATED event, and every later render is a COPY of that
- * table under the settings recorded at capture. Any instance can therefore produce the same bytes,
- * and each render is checked against the size and SHA-256 recorded at capture.
+ * Row capture (PRODUCT.md §3 step 3): the report query is rendered once with
+ * `COPY (query) TO STDOUT (FORMAT csv, HEADER)` under the fixed settings, hashed as it streams,
+ * and the rendered bytes themselves are stored in chunks (sql/captured-content.ts) in the same
+ * transaction as the ROWS_CREATED event. Every later read streams those bytes back and is checked
+ * against the size and SHA-256 recorded at capture; nothing is rendered twice.
+ *
+ * Processes captured before migration 0010 (a row snapshot table per process, facts with
+ * `columns`) are still read by rendering their snapshot, see legacy-snapshot.ts.
  */
 import { createHash } from 'node:crypto';
-import { PassThrough, type Readable, Transform, type TransformCallback, Writable } from 'node:stream';
+import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { EodError } from '../../core/errors.js';
 import type { EventFacts } from '../../core/events.js';
 import type { CaptureRequest, ReportContent, RowSource } from '../../ports.js';
+import { type LegacySnapshotFacts, renderLegacySnapshot } from './legacy-snapshot.js';
 import { appendFencedEvent } from './postgres-run-store.js';
 import {
   applyRenderSettings,
@@ -19,33 +24,35 @@ import {
   type RenderSettings,
   renderSettings,
 } from './render-settings.js';
-import {
-  type CapturedTable,
-  capturedTableFor,
-  createCapturedRows,
-  DEFAULT_ROWS_SCHEMA,
-  dropCapturedRows,
-  renderCopySql,
-} from './sql/captured-rows.js';
+import { capturedTableFor, DEFAULT_ROWS_SCHEMA, dropCapturedRows } from './sql/captured-rows.js';
+import { CHUNK_BYTES, ChunkTuples, copyChunksIn, copyChunksOut, deleteChunks } from './sql/captured-content.js';
 import { listEvents } from './sql/events.js';
+import { reportCopySql } from './sql/report-query.js';
 import { captureDroppedAt, markCaptureDropped } from './sql/retention.js';
-import { rowsSchemaFor } from './sql/rows-schema.js';
+
+/** How the bytes of a capture are stored; absent in captures of earlier versions. */
+export interface StoredContent {
+  chunks: number;
+  chunkBytes: number;
+}
 
 interface CaptureFacts extends EventFacts {
   rows: number;
   bytes: number;
   sha256: string;
-  /** Header names, in order. */
-  columns: string[];
-  /** Positional names the columns are stored under; absent in captures made before them. */
-  storedColumns?: string[];
-  /** Where the rows are; absent in captures made before it was recorded (the default schema). */
-  table?: CapturedTable;
   settings: RenderSettings;
+  content?: StoredContent;
 }
 
+/** Chunks per read statement (16 MB): a short statement however slow the consumer. */
+const CHUNKS_PER_READ = 2000;
+
 export interface RowSourceOptions {
-  /** database.rowsSchema: where new captures go; default: see rowsSchemaFor. */
+  /**
+   * database.rowsSchema: where captures before migration 0010 put their row snapshots. New
+   * captures need no table of their own; snapshots are found through the name recorded with
+   * ROWS_CREATED, so this is kept only so that existing configs still load.
+   */
   rowsSchema?: string | undefined;
 }
 
@@ -54,67 +61,59 @@ export class PostgresRowSource implements RowSource {
     private readonly pool: pg.Pool,
     private readonly instanceId: string,
     private readonly failpoint: (name: string) => Promise<void> | void = () => undefined,
-    private readonly options: RowSourceOptions = {},
+    readonly options: RowSourceOptions = {},
   ) {}
 
   async capture(request: CaptureRequest) {
     const started = performance.now();
-    const client = await this.pool.connect();
+    // Two connections: one renders (COPY TO), the other stores (COPY FROM) and records the
+    // event; a connection cannot run both COPYs at once.
+    const render = await this.pool.connect();
+    let store: pg.PoolClient | undefined;
     let broken = false;
     try {
-      await client.query('BEGIN');
+      store = await this.pool.connect();
       const settings = renderSettings(request.timezone);
-      await applyRenderSettings(client, settings);
-      const schema = await rowsSchemaFor(client, this.options.rowsSchema);
-      const table = capturedTableFor(schema, request.processId);
-      const { columns, storedColumns } = await createCapturedRows(client, table, request.query, request.date);
-      const measured = { bytes: 0, rows: 0 };
-      const hash = createHash('sha256');
-      const copy = client.query(copyTo(renderCopySql(table, columns, storedColumns)));
-      await pipeline(
-        copy,
-        new Writable({
-          write(chunk: Buffer, _encoding, callback) {
-            measured.bytes += chunk.length;
-            hash.update(chunk);
-            request.onBytes?.(measured.bytes);
-            callback();
-          },
-        }),
-        { signal: request.signal },
-      );
-      measured.rows = copy.rowCount;
+      // Both transactions last as long as the slowest consumer of the render: a role's
+      // statement or transaction timeout must not cut them (see liftStatementTimeouts).
+      await store.query('BEGIN');
+      await liftStatementTimeouts(store);
+      await render.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      await applyRenderSettings(render, settings);
+      await liftStatementTimeouts(render);
+      const copySql = await reportCopySql(render, request.query, request.date);
+      const measure = new MeasureContent(request.onBytes);
+      const chunker = new ChunkTuples(request.processId);
+      const rendered = render.query(copyTo(copySql));
+      await pipeline(rendered, measure, chunker, copyChunksIn(store), { signal: request.signal });
+      await render.query('COMMIT');
       const facts: CaptureFacts = {
         ...request.facts,
-        ...measured,
-        sha256: hash.digest('hex'),
-        columns,
-        storedColumns,
-        table,
+        rows: rendered.rowCount,
+        bytes: measure.bytes,
+        sha256: measure.digest(),
         settings,
+        content: { chunks: chunker.chunks, chunkBytes: CHUNK_BYTES },
         durationMs: Math.round(performance.now() - started),
       };
       await this.failpoint('rows.before-commit');
       const event = await appendFencedEvent(
-        client,
+        store,
         this.instanceId,
         request.processId,
         { status: 'ROWS_CREATED', facts },
         request.fence,
       );
-      await client.query('COMMIT');
+      await store.query('COMMIT');
       return { rows: facts.rows, bytes: facts.bytes, sha256: facts.sha256, event };
     } catch (error) {
       broken = true;
       throw error;
     } finally {
-      if (broken) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        // A COPY interrupted half-way leaves the connection in an unknown protocol state.
-        client.release(true);
-      } else {
-        client.release();
-      }
+      // After a failure a COPY may still be in progress (paused by back-pressure): a ROLLBACK
+      // would queue behind it forever. Closing the connection rolls back on the server.
+      render.release(broken);
+      store?.release(broken);
     }
   }
 
@@ -125,8 +124,9 @@ export class PostgresRowSource implements RowSource {
       const marked = await markCaptureDropped(client, processId);
       if (marked) {
         const captured = (await listEvents(client, [processId])).find((e) => e.status === 'ROWS_CREATED');
-        const table = (captured?.facts as CaptureFacts | undefined)?.table;
-        await dropCapturedRows(client, table ?? capturedTableFor(DEFAULT_ROWS_SCHEMA, processId));
+        const facts = captured?.facts as (CaptureFacts & Partial<LegacySnapshotFacts>) | undefined;
+        if (facts?.content) await deleteChunks(client, processId);
+        else await dropCapturedRows(client, facts?.table ?? capturedTableFor(DEFAULT_ROWS_SCHEMA, processId));
       }
       await client.query('COMMIT');
       return marked;
@@ -150,41 +150,81 @@ export class PostgresRowSource implements RowSource {
         { processId },
       );
     }
-    const facts = captured.facts as CaptureFacts;
+    const facts = captured.facts as CaptureFacts & Partial<LegacySnapshotFacts>;
     const pool = this.pool;
+    const stored = facts.content;
     return {
       rows: facts.rows,
       bytes: facts.bytes,
       sha256: facts.sha256,
-      open: () => renderCaptured(pool, processId, facts),
+      open: () => {
+        const verify = new VerifyContent(facts.bytes, facts.sha256, processId);
+        if (stored) {
+          pipeline(readChunks(pool, processId, stored), verify).catch((error: unknown) =>
+            verify.destroy(error as Error),
+          );
+          return verify;
+        }
+        return renderLegacySnapshot(pool, processId, facts as LegacySnapshotFacts, verify);
+      },
     };
   }
 }
 
-function renderCaptured(pool: pg.Pool, processId: string, facts: CaptureFacts): Readable {
-  const out = new PassThrough({ highWaterMark: 1024 * 1024 });
-  const verify = new VerifyContent(facts.bytes, facts.sha256, processId);
-  void (async () => {
-    const client = await pool.connect();
-    let ok = false;
-    try {
+/**
+ * The stored chunks in order, one short read statement per batch, pulled only as fast as the
+ * consumer reads (back-pressure through the async generator).
+ */
+async function* readChunks(pool: pg.Pool, processId: string, stored: StoredContent): AsyncGenerator<Buffer> {
+  const client = await pool.connect();
+  let ok = false;
+  try {
+    for (let from = 0; from < stored.chunks; from += CHUNKS_PER_READ) {
+      const to = Math.min(stored.chunks, from + CHUNKS_PER_READ);
       await client.query('BEGIN READ ONLY');
-      await applyRenderSettings(client, facts.settings);
       await liftStatementTimeouts(client);
-      const table = facts.table ?? capturedTableFor(DEFAULT_ROWS_SCHEMA, processId);
-      const sql = renderCopySql(table, facts.columns, facts.storedColumns);
-      await pipeline(client.query(copyTo(sql)), verify, out);
+      const batch = await copyChunksOut(client, processId, from, to);
+      for await (const piece of batch.stream) yield piece as Buffer;
       await client.query('COMMIT');
-      ok = true;
-    } finally {
-      client.release(!ok);
+      if (batch.chunksSeen() !== to - from) {
+        throw new EodError(
+          'CONTENT_MISMATCH',
+          `captured content of process ${processId} is incomplete: chunks ${from}..${to - 1} gave ${batch.chunksSeen()} of ${to - from}; the stored report was altered or removed`,
+          { processId, from, to, seen: batch.chunksSeen() },
+        );
+      }
     }
-  })().catch((error: unknown) => out.destroy(error as Error));
-  return out;
+    ok = true;
+  } finally {
+    // Stopped early (consumer gone, error): the batch's COPY may be paused mid-stream, so the
+    // connection is closed rather than rolled back (a ROLLBACK would queue behind the COPY).
+    client.release(!ok);
+  }
+}
+
+/** Counts and hashes the bytes passing through, reporting the count as it grows. */
+class MeasureContent extends Transform {
+  private readonly hash = createHash('sha256');
+  bytes = 0;
+
+  constructor(private readonly onBytes?: (bytes: number) => void) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    this.hash.update(chunk);
+    this.onBytes?.(this.bytes);
+    callback(null, chunk);
+  }
+
+  digest(): string {
+    return this.hash.digest('hex');
+  }
 }
 
 /** Passes bytes through; fails the stream at the end if they are not the captured ones. */
-class VerifyContent extends Transform {
+export class VerifyContent extends Transform {
   private readonly hash = createHash('sha256');
   private seen = 0;
 
@@ -193,7 +233,7 @@ class VerifyContent extends Transform {
     private readonly sha256: string,
     private readonly processId: string,
   ) {
-    super();
+    super({ readableHighWaterMark: 1024 * 1024 });
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -208,7 +248,7 @@ class VerifyContent extends Transform {
       callback(
         new EodError(
           'CONTENT_MISMATCH',
-          `rendering of process ${this.processId} gave ${this.seen} bytes sha256 ${sha256}, captured ${this.bytes} bytes sha256 ${this.sha256}`,
+          `content of process ${this.processId} read as ${this.seen} bytes sha256 ${sha256}, captured ${this.bytes} bytes sha256 ${this.sha256}`,
           { processId: this.processId },
         ),
       );

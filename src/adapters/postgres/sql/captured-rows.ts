@@ -43,32 +43,38 @@ const PROBE = 'eod_report_query_probe';
 
 /**
  * Asks the server to parse and analyse the query without running it (PREPARE over the extended
- * protocol, which also refuses a second statement) and returns how many parameters it uses:
- * 0 (no `$1`, or `$1` only inside a comment or string) or 1. Server errors are thrown as they
- * come (syntax, missing relation, data-modifying WITH: see `explainQueryError`); more than one
- * parameter is EodError QUERY_REFUSED.
+ * protocol, which also refuses a second statement) and returns the types it infers for its
+ * parameters, as `format_type` spells them: [] (no `$1`, or `$1` only inside a comment or string)
+ * or one type. Server errors are thrown as they come (syntax, missing relation, data-modifying
+ * WITH: see `explainQueryError`); more than one parameter is EodError QUERY_REFUSED.
  */
-export async function queryParameters(client: pg.ClientBase, query: string): Promise<number> {
+export async function parameterTypes(client: pg.ClientBase, query: string): Promise<string[]> {
   await client.query({
     text: `PREPARE ${PROBE} AS ${wrappedQuery(query)}`,
     queryMode: 'extended',
   } as pg.QueryConfig);
   try {
-    const { rows } = await client.query<{ parameters: number }>(
-      'SELECT coalesce(cardinality(parameter_types), 0) AS parameters FROM pg_prepared_statements WHERE name = $1',
+    const { rows } = await client.query<{ types: string[] }>(
+      `SELECT ARRAY(SELECT format_type(t, NULL) FROM unnest(parameter_types::oid[]) AS t) AS types
+       FROM pg_prepared_statements WHERE name = $1`,
       [PROBE],
     );
-    const parameters = rows[0]?.parameters ?? 0;
-    if (parameters > 1) {
+    const types = rows[0]?.types ?? [];
+    if (types.length > 1) {
       throw new EodError(
         'QUERY_REFUSED',
-        `the query uses $${parameters}; only $1 (the report date) is bound`,
+        `the query uses $${types.length}; only $1 (the report date) is bound`,
       );
     }
-    return parameters;
+    return types;
   } finally {
     await client.query(`DEALLOCATE ${PROBE}`);
   }
+}
+
+/** How many parameters the query uses: 0 or 1 (see `parameterTypes`). */
+export async function queryParameters(client: pg.ClientBase, query: string): Promise<number> {
+  return (await parameterTypes(client, query)).length;
 }
 
 /** Turns the server's refusals of a report query into what the operator should do. */
@@ -96,83 +102,9 @@ export function explainQueryError(error: unknown): unknown {
   return error;
 }
 
-interface Described {
-  /** The query's own column names, in order; duplicates allowed, as in `COPY (query)`. */
-  names: string[];
-  /** Positional names we store them under: c1, c2, ... */
-  stored: string[];
-  /** Per column: stored as text because its type cannot be a table column (record, unknown). */
-  asText: boolean[];
-}
-
-async function describe(client: pg.ClientBase, query: string, params: unknown[]): Promise<Described> {
-  // LIMIT 0 returns the row description without producing a row.
-  const { fields } = await client.query(`${wrappedQuery(query)} LIMIT 0`, params);
-  const { rows } = await client.query<{ oid: number }>(
-    "SELECT oid::int AS oid FROM pg_type WHERE oid = ANY($1::oid[]) AND typtype = 'p'",
-    [fields.map((f) => f.dataTypeID)],
-  );
-  const pseudo = new Set(rows.map((r) => r.oid));
-  return {
-    names: fields.map((f) => f.name),
-    stored: fields.map((_, i) => `c${i + 1}`),
-    asText: fields.map((f) => pseudo.has(f.dataTypeID)),
-  };
-}
-
 /**
- * Snapshots the report query's result, numbering rows in the query's own order. Columns are
- * stored under positional names, so any column names work (duplicates, `?column?`, our own
- * line-number column's name); columns of pseudo-types (an anonymous ROW(...) is `record`) are
- * stored as their text, which is exactly what COPY would print for them. The report date is bound
- * only when the server says the query uses `$1`.
- *
- * Returns the header names and the stored names, to be recorded with ROWS_CREATED.
- */
-export async function createCapturedRows(
-  client: pg.ClientBase,
-  table: CapturedTable,
-  query: string,
-  date: string,
-): Promise<{ columns: string[]; storedColumns: string[] }> {
-  let parameters: number;
-  try {
-    parameters = await queryParameters(client, query);
-  } catch (error) {
-    throw explainQueryError(error);
-  }
-  const params = parameters === 1 ? [date] : [];
-  const shape = await describe(client, query, params);
-  const select = shape.stored.map((c, i) =>
-    shape.asText[i] ? `, report_query.${c}::text AS ${c}` : `, report_query.${c}`,
-  );
-  // A query of no columns (SELECT FROM t) is valid SQL; an empty alias list is not.
-  const aliases = shape.stored.length > 0 ? ` (${shape.stored.join(', ')})` : '';
-  try {
-    await client.query(
-      `CREATE TABLE ${qualifiedName(table)} (${[LINE_NUMBER_COLUMN, ...shape.stored].join(', ')}) AS
-SELECT row_number() OVER ()${select.join('')}
-FROM (
-${singleStatement(query)}
-) AS report_query${aliases}`,
-      params,
-    );
-  } catch (error) {
-    if ((error as { code?: unknown }).code === '42501' && /schema/.test((error as Error).message)) {
-      throw new EodError(
-        'QUERY_REFUSED',
-        `cannot create the captured rows table in schema "${table.schema}": ${(error as Error).message}; grant CREATE on it or set database.rowsSchema (README, "Database privileges")`,
-        { schema: table.schema },
-        { cause: error },
-      );
-    }
-    throw error;
-  }
-  return { columns: shape.names, storedColumns: shape.stored };
-}
-
-/**
- * The COPY statement rendering captured rows as PostgreSQL CSV with a header. `storedColumns`
+ * The COPY statement rendering the row snapshot of a process captured before migration 0010
+ * (newer captures store the rendered bytes, see captured-content.ts) as PostgreSQL CSV. `storedColumns`
  * absent: a capture made before positional storage, whose columns carry the header names.
  */
 export function renderCopySql(

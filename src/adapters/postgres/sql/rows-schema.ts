@@ -3,7 +3,8 @@ import { EodError } from '../../../core/errors.js';
 import { DEFAULT_ROWS_SCHEMA } from './captured-rows.js';
 
 /**
- * The schema new captures go to: `database.rowsSchema` when set; otherwise the dedicated schema
+ * The schema where versions before migration 0010 put row snapshots (new captures store the
+ * rendered CSV in end_of_day_reporting_content instead): `database.rowsSchema` when set; otherwise the dedicated schema
  * of migration 0005 when it exists; otherwise (migrate ran as a role without CREATE on the
  * database, which skips that schema) the schema our own tables live in, which the role can
  * create tables in since it created them. Every instance sees the same database, so all agree.
@@ -30,7 +31,9 @@ export async function rowsSchemaFor(
 
 /**
  * The privileges the current role lacks for running reports (PRODUCT.md §2 tables, the lock
- * table, the rows schema), each as "PRIVILEGE on object"; empty when nothing is missing.
+ * table, the captured content, USAGE on the schema of row snapshots taken before migration 0010),
+ * each as "PRIVILEGE on object"; empty when nothing is missing. Captures no longer create tables,
+ * so CREATE is not needed.
  */
 export async function missingRunPrivileges(
   db: pg.ClientBase | pg.Pool,
@@ -38,7 +41,9 @@ export async function missingRunPrivileges(
 ): Promise<string[]> {
   const { rows } = await db.query<{ missing: string }>(
     `WITH wanted(kind, object, privilege) AS (VALUES
-       ('schema', $1::text, 'USAGE'), ('schema', $1::text, 'CREATE'),
+       ('schema', $1::text, 'USAGE'),
+       ('table', 'end_of_day_reporting_content', 'SELECT'), ('table', 'end_of_day_reporting_content', 'INSERT'),
+       ('table', 'end_of_day_reporting_content', 'DELETE'),
        ('table', 'end_of_day_reporting', 'SELECT'), ('table', 'end_of_day_reporting', 'INSERT'),
        ('table', 'end_of_day_reporting', 'UPDATE'),
        ('sequence', 'end_of_day_reporting_process_id_seq', 'USAGE'),

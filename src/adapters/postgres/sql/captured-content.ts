@@ -1,0 +1,187 @@
+/**
+ * The captured CSV bytes of a process, in numbered chunks (migration 0007). Written with one
+ * `COPY … FROM STDIN (FORMAT binary)` and read back with one short `COPY … TO STDOUT (FORMAT
+ * binary)` per batch of chunks: bytea travels as raw bytes both ways (no hex text), and no
+ * statement stays open across a slow network transfer.
+ */
+import { Transform, type TransformCallback } from 'node:stream';
+import type pg from 'pg';
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+
+/**
+ * Bytes per stored chunk: one chunk fills one 8 KiB heap page (tuple header, process_id, chunk_no
+ * and the bytea header take the rest), stored inline (STORAGE PLAIN) with no TOAST round trip.
+ */
+export const CHUNK_BYTES = 8000;
+
+const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
+const FILE_HEADER = Buffer.concat([SIGNATURE, Buffer.alloc(8)]); // flags 0, no header extension
+const TRAILER = Buffer.from([0xff, 0xff]);
+
+const PROCESS_SETTING = 'eod_report.content_process';
+const FROM_SETTING = 'eod_report.content_from';
+const TO_SETTING = 'eod_report.content_to';
+
+/** The COPY that stores chunks; the caller's transaction decides whether they persist. */
+export function copyChunksIn(client: pg.ClientBase) {
+  return client.query(
+    copyFrom('COPY end_of_day_reporting_content (process_id, chunk_no, data) FROM STDIN (FORMAT binary)'),
+  );
+}
+
+/**
+ * Cuts a byte stream into chunks of `chunkBytes` and frames each as a binary COPY tuple
+ * (process_id, chunk_no, data). Holds at most one chunk; the data buffers pass through uncopied.
+ */
+export class ChunkTuples extends Transform {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private started = false;
+  /** Chunks emitted so far (also the next chunk number). */
+  chunks = 0;
+
+  constructor(
+    private readonly processId: string,
+    private readonly chunkBytes: number = CHUNK_BYTES,
+  ) {
+    super({ readableHighWaterMark: 256 * 1024 });
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    if (!this.started) {
+      this.push(FILE_HEADER);
+      this.started = true;
+    }
+    let rest = chunk;
+    while (this.pendingBytes + rest.length >= this.chunkBytes) {
+      const take = this.chunkBytes - this.pendingBytes;
+      this.pending.push(rest.subarray(0, take));
+      this.pendingBytes += take;
+      rest = rest.subarray(take);
+      this.emitChunk();
+    }
+    if (rest.length > 0) {
+      this.pending.push(rest);
+      this.pendingBytes += rest.length;
+    }
+    callback();
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (!this.started) this.push(FILE_HEADER);
+    if (this.pendingBytes > 0) this.emitChunk();
+    this.push(TRAILER);
+    callback();
+  }
+
+  private emitChunk(): void {
+    const head = Buffer.allocUnsafe(2 + 4 + 8 + 4 + 4 + 4);
+    head.writeInt16BE(3, 0);
+    head.writeInt32BE(8, 2);
+    head.writeBigInt64BE(BigInt(this.processId), 6);
+    head.writeInt32BE(4, 14);
+    head.writeInt32BE(this.chunks, 18);
+    head.writeInt32BE(this.pendingBytes, 22);
+    this.push(head);
+    for (const piece of this.pending) this.push(piece);
+    this.chunks++;
+    this.pending = [];
+    this.pendingBytes = 0;
+  }
+}
+
+/**
+ * The data of chunks [from, to) of a process, in order, as raw bytes; also counts the chunks
+ * seen (`chunksSeen()`) so the caller can tell a gap. Runs in the client's open transaction.
+ */
+export async function copyChunksOut(
+  client: pg.ClientBase,
+  processId: string,
+  from: number,
+  to: number,
+): Promise<{ stream: NodeJS.ReadableStream; chunksSeen: () => number }> {
+  await client.query('SELECT set_config($1, $2, true), set_config($3, $4, true), set_config($5, $6, true)', [
+    PROCESS_SETTING,
+    processId,
+    FROM_SETTING,
+    String(from),
+    TO_SETTING,
+    String(to),
+  ]);
+  const copy = client.query(
+    copyTo(
+      `COPY (SELECT data FROM end_of_day_reporting_content
+             WHERE process_id = current_setting('${PROCESS_SETTING}')::bigint
+               AND chunk_no >= current_setting('${FROM_SETTING}')::integer
+               AND chunk_no < current_setting('${TO_SETTING}')::integer
+             ORDER BY chunk_no) TO STDOUT (FORMAT binary)`,
+    ),
+  );
+  const unframe = new UnframeSingleColumn();
+  copy.on('error', (error) => unframe.destroy(error));
+  return { stream: copy.pipe(unframe), chunksSeen: () => unframe.tuples };
+}
+
+/** Parses a binary COPY stream of one non-null bytea column into the column's bytes. */
+class UnframeSingleColumn extends Transform {
+  private small = Buffer.alloc(0);
+  /** What the parser needs next. */
+  private state: 'header' | 'count' | 'length' | 'data' | 'done' = 'header';
+  private dataLeft = 0;
+  tuples = 0;
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    let buf = this.small.length > 0 ? Buffer.concat([this.small, chunk]) : chunk;
+    this.small = Buffer.alloc(0);
+    try {
+      for (;;) {
+        if (this.state === 'data') {
+          if (buf.length === 0) break;
+          const take = Math.min(this.dataLeft, buf.length);
+          this.push(buf.subarray(0, take));
+          this.dataLeft -= take;
+          buf = buf.subarray(take);
+          if (this.dataLeft === 0) this.state = 'count';
+          continue;
+        }
+        const need = this.state === 'header' ? FILE_HEADER.length : this.state === 'count' ? 2 : 4;
+        if (this.state === 'done' || buf.length < need) break;
+        if (this.state === 'header') {
+          if (!buf.subarray(0, SIGNATURE.length).equals(SIGNATURE))
+            throw new Error('not a binary COPY stream');
+          const extension = buf.readInt32BE(15);
+          if (extension !== 0) throw new Error('binary COPY header extension not supported');
+          this.state = 'count';
+        } else if (this.state === 'count') {
+          const fields = buf.readInt16BE(0);
+          if (fields === -1) this.state = 'done';
+          else if (fields !== 1) throw new Error(`binary COPY tuple has ${fields} fields, expected 1`);
+          else this.state = 'length';
+        } else {
+          const length = buf.readInt32BE(0);
+          if (length < 0) throw new Error('captured chunk is NULL');
+          this.tuples++;
+          this.dataLeft = length;
+          this.state = length === 0 ? 'count' : 'data';
+        }
+        buf = buf.subarray(need);
+      }
+      if (buf.length > 0 && this.state !== 'done') this.small = Buffer.from(buf);
+      callback();
+    } catch (error) {
+      callback(error as Error);
+    }
+  }
+
+  override _flush(callback: TransformCallback): void {
+    callback(this.state === 'done' ? null : new Error('binary COPY stream ended early'));
+  }
+}
+
+/** Retention: removes the stored chunks of a process (in the caller's transaction). */
+export async function deleteChunks(client: pg.ClientBase, processId: string): Promise<number> {
+  const { rowCount } = await client.query('DELETE FROM end_of_day_reporting_content WHERE process_id = $1', [
+    processId,
+  ]);
+  return rowCount ?? 0;
+}
