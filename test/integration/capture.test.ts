@@ -46,6 +46,7 @@ describe('row capture stores the rendered bytes (real PostgreSQL)', () => {
       atMostForMs: 120_000,
       atLeastForMs: 0,
       renewEveryMs: 30_000,
+      safetyMarginMs: 10_000,
     });
     const acquired = await lock.tryAcquire('eod-report:capture');
     if (!acquired) throw new Error('could not take the test lock');
