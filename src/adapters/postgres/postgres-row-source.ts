@@ -24,8 +24,14 @@ import {
   type RenderSettings,
   renderSettings,
 } from './render-settings.js';
+import {
+  CHUNK_BYTES,
+  ChunkTuples,
+  copyChunksIn,
+  copyChunksOut,
+  deleteChunks,
+} from './sql/captured-content.js';
 import { capturedTableFor, DEFAULT_ROWS_SCHEMA, dropCapturedRows } from './sql/captured-rows.js';
-import { CHUNK_BYTES, ChunkTuples, copyChunksIn, copyChunksOut, deleteChunks } from './sql/captured-content.js';
 import { listEvents } from './sql/events.js';
 import { reportCopySql } from './sql/report-query.js';
 import { captureDroppedAt, markCaptureDropped } from './sql/retention.js';
