@@ -99,6 +99,35 @@ export interface RowSource {
   dropCapture(processId: string): Promise<boolean>;
 }
 
+/**
+ * How a delivery was done on this server (PRODUCT.md §3.2), recorded in REPORT_SUBMITTED's facts:
+ * the adapter's choices and what the server showed.
+ */
+export interface DeliveryProof {
+  /** posix-rename | rename (plain SFTP v3) | direct (no temporary file). */
+  rename: string;
+  /** The configured verification: readback | stat | none. */
+  verify: string;
+  /** Mode requested with SETSTAT ("0640"), or null for the server's default. */
+  mode: string | null;
+  /** The mode the server reports for the file, where it reports one. */
+  modeSeen?: string | null;
+  tempDirectory?: string;
+  writeLength?: number;
+  maxInFlight?: number;
+  /** exclusive (O_EXCL) | create-truncate (server without O_EXCL, our own unique name). */
+  create?: string;
+  /** pipelined | in-order (the server refused out-of-order writes). */
+  writes?: string;
+  /** stat-size | acknowledged-bytes: what showed the upload complete. */
+  verifiedBy?: string;
+  acknowledgedBytes?: number;
+  /** sha256 | size: how an existing final file was recognised as ours. */
+  provenBy?: string;
+  /** What the adapter noticed and did not treat as a failure. */
+  notes: string[];
+}
+
 export interface DeliveryReceipt {
   remotePath: string;
   bytes: number;
@@ -112,6 +141,8 @@ export interface DeliveryReceipt {
   verifiedAfterRename?: boolean;
   /** Why the final file could not be confirmed after the rename. */
   afterRenameNote?: string;
+  /** How the delivery was done on this server (rename, verification, mode…). */
+  proof?: DeliveryProof;
 }
 
 export interface RenamePaths {

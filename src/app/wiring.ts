@@ -134,7 +134,8 @@ export function createApp(
     rows: new PostgresRowSource(pool, instanceId, failpoint, { rowsSchema: config.database.rowsSchema }),
     lock,
     clock,
-    deliveryFor: (report: ReportConfig) => new SftpDelivery(report.sftp, failpoint),
+    deliveryFor: (report: ReportConfig) =>
+      new SftpDelivery(report.sftp, { failpoint, log: logger.child({ report: report.name }) }),
     archiveFor: (report: ReportConfig) => {
       let archive = archives.get(report.name);
       if (!archive) {

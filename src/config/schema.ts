@@ -118,11 +118,66 @@ const sftp = z
       .describe('Remote directory the file is delivered to.'),
     fileMode: z
       // YAML reads an unquoted 0640 as the decimal number 640, so say how to write it.
-      .string({ error: 'expected an octal mode as a quoted string, e.g. "0640"' })
+      .string({ error: 'expected an octal mode as a quoted string, e.g. "0640", or null' })
       .regex(/^0?[0-7]{3}$/, 'expected an octal mode such as 0640')
+      .nullable()
       .default('0640')
-      .transform((mode) => Number.parseInt(mode, 8))
-      .describe('Mode of the delivered file.'),
+      .transform((mode) => (mode === null ? null : Number.parseInt(mode, 8)))
+      .meta({ 'x-type': 'octal string \\| null' })
+      .describe(
+        "Mode set on the delivered file (SETSTAT). null: no SETSTAT at all, the file gets the server's default mode (for servers that refuse or lack chmod).",
+      ),
+    tempDirectory: z
+      .string()
+      .startsWith('/', 'expected an absolute remote path')
+      .optional()
+      .describe(
+        'Remote directory for the temporary file, then renamed into `directory` (same file system). For inboxes that collect every closed file; default: `directory`.',
+      ),
+    atomicity: z
+      .enum(['rename', 'direct'])
+      .default('rename')
+      .describe(
+        '`rename`: upload to a temporary name, verify, rename. `direct`: write the final name only, for servers that forbid rename; a failed or interrupted upload leaves a partial file under the final name.',
+      ),
+    verify: z
+      .enum(['readback', 'stat', 'none'])
+      .default('readback')
+      .describe(
+        'How the upload is checked: `readback` reads it back and compares sha256; `stat` compares the size; `none` trusts the bytes the server acknowledged (upload-only inboxes).',
+      ),
+    maxInFlight: z
+      .number()
+      .int()
+      .min(1)
+      .max(256)
+      .optional()
+      .describe(
+        "SFTP write requests awaiting the server's answer at once; default: automatic (about 2 MiB in flight). 1 writes strictly in order.",
+      ),
+    algorithms: z
+      .strictObject({
+        kex: z
+          .array(z.string().min(1))
+          .min(1)
+          .optional()
+          .describe('Key exchange algorithms, in order of preference.'),
+        cipher: z.array(z.string().min(1)).min(1).optional().describe('Ciphers, in order of preference.'),
+        serverHostKey: z
+          .array(z.string().min(1))
+          .min(1)
+          .optional()
+          .describe('Host key algorithms, in order of preference.'),
+        hmac: z
+          .array(z.string().min(1))
+          .min(1)
+          .optional()
+          .describe('MAC algorithms, in order of preference.'),
+      })
+      .optional()
+      .describe(
+        "SSH algorithms to offer, in ssh2's option shape, replacing its defaults; only for legacy servers (e.g. `kex: [diffie-hellman-group14-sha1]`). Off by default: SHA-1 key exchange is weaker.",
+      ),
     connectTimeout: duration('Time allowed to connect and authenticate.').prefault('20s'),
   })
   .refine((s) => s.hostKeySha256 !== undefined || s.knownHostsFile !== undefined, {

@@ -64,6 +64,9 @@ export async function startRcloneSftp(options: RcloneOptions): Promise<EmbeddedS
     username,
     '--cache-dir',
     path.join(dir, 'cache'),
+    // Files and directories the tests create behind rclone's back must show at once.
+    '--dir-cache-time',
+    '0s',
     ...(options.writeCache ? ['--vfs-cache-mode', 'writes'] : []),
   ];
   const child = spawn(RCLONE_PATH, args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -37,10 +37,32 @@ const READDIR_BATCH = 100;
  * client key. It mimics OpenSSH's sftp-server where the product depends on it: plain RENAME
  * refuses an existing target, `posix-rename@openssh.com` replaces it atomically.
  */
-export async function startInProcessSftp(options: EmbeddedSftpOptions): Promise<EmbeddedSftp> {
+/**
+ * Behaviours of regulators' servers that the Debian-packaged servers here do not show
+ * (issue 10), to test the delivery adapter against them.
+ */
+export interface InProcessQuirks {
+  /** Answer OP_UNSUPPORTED to an OPEN with O_EXCL (servers without exclusive create). */
+  noExclusiveCreate?: boolean;
+  /** Attributes carry no size (STAT, LSTAT, FSTAT). */
+  noSize?: boolean;
+  /** FSTAT of a file open for writing reports size 0. */
+  fstatSizeZero?: boolean;
+  /** Accept only keyboard-interactive authentication, with this password. */
+  keyboardInteractivePassword?: string;
+  /** Refuse posix-rename@openssh.com (announce no extensions). */
+  noPosixRename?: boolean;
+  /** Refuse a WRITE that arrives while another on the same handle is unanswered ("Illegal seek"). */
+  noPipelinedWrites?: boolean;
+}
+
+export async function startInProcessSftp(
+  options: EmbeddedSftpOptions & { quirks?: InProcessQuirks; name?: string },
+): Promise<EmbeddedSftp> {
+  const quirks = options.quirks ?? {};
   const log = options.log ?? (() => undefined);
-  const dir = path.join(options.baseDir, 'sftp-in-process');
-  const root = path.join(options.baseDir, 'sftp-root');
+  const dir = path.join(options.baseDir, options.name ?? 'sftp-in-process');
+  const root = path.join(options.baseDir, options.name === undefined ? 'sftp-root' : `${options.name}-root`);
   await mkdir(dir, { recursive: true });
   await mkdir(root, { recursive: true, mode: 0o755 });
   await chmod(root, 0o755);
@@ -58,6 +80,18 @@ export async function startInProcessSftp(options: EmbeddedSftpOptions): Promise<
     // Without a listener a reset connection would crash the whole process.
     client.on('error', (error) => log(`[sftp-in-process] connection error: ${error.message}`));
     client.on('authentication', (ctx) => {
+      const password = quirks.keyboardInteractivePassword;
+      if (password !== undefined) {
+        if (ctx.method !== 'keyboard-interactive' || ctx.username !== username) {
+          ctx.reject(['keyboard-interactive']);
+          return;
+        }
+        ctx.prompt([{ prompt: 'Password: ', echo: false }], (answers) => {
+          if (answers.length === 1 && answers[0] === password) ctx.accept();
+          else ctx.reject(['keyboard-interactive']);
+        });
+        return;
+      }
       if (ctx.method !== 'publickey' || ctx.username !== username || !sameKey(allowed, ctx.key)) {
         ctx.reject(['publickey']);
         return;
@@ -76,8 +110,8 @@ export async function startInProcessSftp(options: EmbeddedSftpOptions): Promise<
         const session = acceptSession();
         session.on('sftp', (acceptSftp) => {
           const sftp = acceptSftp();
-          advertiseExtensions(sftp, [[POSIX_RENAME, '1']]);
-          serveFiles(sftp, root, log);
+          if (!quirks.noPosixRename) advertiseExtensions(sftp, [[POSIX_RENAME, '1']]);
+          serveFiles(sftp, root, log, quirks);
         });
       });
     });
@@ -191,7 +225,18 @@ class SftpError extends Error {
 }
 
 /** Registers the request handlers of one SFTP session. Handles live as long as the session. */
-function serveFiles(sftp: SFTPWrapper, root: string, log: (line: string) => void): void {
+function serveFiles(
+  sftp: SFTPWrapper,
+  root: string,
+  log: (line: string) => void,
+  quirks: InProcessQuirks,
+): void {
+  const attrsOf = (info: Stats): Attributes => {
+    const attrs = toAttrs(info);
+    // ssh2 writes the size flag whenever `size` is a number.
+    if (quirks.noSize) delete (attrs as Partial<Attributes>).size;
+    return attrs;
+  };
   const handles = new Map<string, OpenHandle>();
   let nextHandle = 0;
 
@@ -230,6 +275,8 @@ function serveFiles(sftp: SFTPWrapper, root: string, log: (line: string) => void
   sftp.on('OPEN', (reqId, filename, flags, attrs) =>
     run(reqId, async () => {
       const filePath = local(filename);
+      if (quirks.noExclusiveCreate && flags & OPEN_MODE.EXCL)
+        throw new SftpError(STATUS_CODE.OP_UNSUPPORTED, 'exclusive create not supported');
       const file = await open(filePath, toOpenFlags(flags), attrs.mode ?? 0o644);
       sftp.handle(reqId, register({ kind: 'file', file, path: filePath }));
     }),
@@ -243,17 +290,30 @@ function serveFiles(sftp: SFTPWrapper, root: string, log: (line: string) => void
       else sftp.data(reqId, buffer.subarray(0, bytesRead));
     }),
   );
+  const writing = new Set<string>();
   sftp.on('WRITE', (reqId, handle, offset, data) =>
     run(reqId, async () => {
       const { file } = lookupFile(handle);
-      let written = 0;
-      while (written < data.length) {
-        const result = await file.write(data, written, data.length - written, offset + written);
-        written += result.bytesWritten;
+      const key = handle.toString('hex');
+      if (quirks.noPipelinedWrites) {
+        if (writing.has(key)) throw new SftpError(STATUS_CODE.FAILURE, 'Illegal seek');
+        writing.add(key);
+      }
+      try {
+        await writeAll(file, data, offset);
+      } finally {
+        writing.delete(key);
       }
       sftp.status(reqId, STATUS_CODE.OK);
     }),
   );
+  const writeAll = async (file: FileHandle, data: Buffer, offset: number) => {
+    let written = 0;
+    while (written < data.length) {
+      const result = await file.write(data, written, data.length - written, offset + written);
+      written += result.bytesWritten;
+    }
+  };
   sftp.on('CLOSE', (reqId, handle) =>
     run(reqId, async () => {
       const entry = lookup(handle);
@@ -265,17 +325,19 @@ function serveFiles(sftp: SFTPWrapper, root: string, log: (line: string) => void
   sftp.on('FSTAT', (reqId, handle) =>
     run(reqId, async () => {
       const entry = lookup(handle);
-      sftp.attrs(reqId, toAttrs(entry.kind === 'file' ? await entry.file.stat() : await stat(entry.path)));
+      const attrs = attrsOf(entry.kind === 'file' ? await entry.file.stat() : await stat(entry.path));
+      if (quirks.fstatSizeZero && entry.kind === 'file' && attrs.size !== undefined) attrs.size = 0;
+      sftp.attrs(reqId, attrs);
     }),
   );
   sftp.on('STAT', (reqId, remote) =>
     run(reqId, async () => {
-      sftp.attrs(reqId, toAttrs(await stat(local(remote))));
+      sftp.attrs(reqId, attrsOf(await stat(local(remote))));
     }),
   );
   sftp.on('LSTAT', (reqId, remote) =>
     run(reqId, async () => {
-      sftp.attrs(reqId, toAttrs(await lstat(local(remote))));
+      sftp.attrs(reqId, attrsOf(await lstat(local(remote))));
     }),
   );
   sftp.on('SETSTAT', (reqId, remote, attrs) =>
@@ -342,7 +404,7 @@ function serveFiles(sftp: SFTPWrapper, root: string, log: (line: string) => void
   );
   sftp.on('EXTENDED', (reqId, name, data) =>
     run(reqId, async () => {
-      if (name !== POSIX_RENAME)
+      if (name !== POSIX_RENAME || quirks.noPosixRename)
         throw new SftpError(STATUS_CODE.OP_UNSUPPORTED, `unsupported extension ${name}`);
       const [from, to] = readSshStrings(data, 2);
       if (from === undefined || to === undefined)

@@ -36,6 +36,8 @@ function configFor(server: EmbeddedSftp, directory: string, overrides: Partial<S
     hostKeySha256: server.hostKeySha256,
     directory,
     fileMode: 0o640,
+    atomicity: 'rename',
+    verify: 'readback',
     connectTimeout: 10_000,
     ...overrides,
   };
@@ -158,6 +160,16 @@ describe('SftpDelivery against OpenSSH sshd', () => {
       alreadyPresent: false,
       temporaryPath: `${final}.part`,
       verifiedAfterRename: true,
+      proof: expect.objectContaining({
+        rename: 'posix-rename',
+        verify: 'readback',
+        mode: '0640',
+        modeSeen: '0640',
+        create: 'exclusive',
+        writes: 'pipelined',
+        verifiedBy: 'stat-size',
+        notes: [],
+      }),
     });
     expect((await readFile(final)).equals(bytes)).toBe(true);
     expect((await stat(final)).mode & 0o777).toBe(0o640);
@@ -303,7 +315,7 @@ describe('SftpDelivery against OpenSSH sshd', () => {
     const delivery = new SftpDelivery(configFor(server, directory, { privateKeyFile: keyFile, password }));
     const error = await rejection(delivery.deliver('report.csv', memoryContent(Buffer.from('a\n'))));
     expect(error.message).toBe(
-      `SFTP authentication failed for ${server.username}@127.0.0.1:${server.port} (tried: publickey, password)`,
+      `SFTP authentication failed for ${server.username}@127.0.0.1:${server.port} (tried: publickey, password, keyboard-interactive)`,
     );
     const everything = JSON.stringify({
       message: error.message,
@@ -504,10 +516,10 @@ describe('SftpDelivery against OpenSSH sshd', () => {
     expect(await exists(final)).toBe(false);
   });
 
-  it('check() connects, pins the host key and describes the target in one line', async () => {
+  it('check() connects, pins the host key and describes the target in its first line', async () => {
     const directory = await freshDirectory();
-    const line = await new SftpDelivery(configFor(server, directory)).check();
-    expect(line).toBe(
+    const report = await new SftpDelivery(configFor(server, directory)).check();
+    expect(report.split('\n')[0]).toBe(
       `sftp ${server.username}@127.0.0.1:${server.port} ${directory} ok (host key ${server.hostKeySha256})`,
     );
   });

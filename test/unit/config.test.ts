@@ -387,8 +387,34 @@ describe('loadConfig: validation messages', () => {
       VALID_YAML.replace('directory: /inbox', 'directory: /inbox\n      fileMode: 0640'),
     );
     expect(lines(error)).toContain(
-      'reports[0].sftp.fileMode: expected an octal mode as a quoted string, e.g. "0640" (got 640)',
+      'reports[0].sftp.fileMode: expected an octal mode as a quoted string, e.g. "0640", or null (got 640)',
     );
+  });
+
+  it('reads the regulator-server options: fileMode null, verify, atomicity, tempDirectory, maxInFlight, algorithms', async () => {
+    const { config } = await load(
+      VALID_YAML.replace(
+        'directory: /inbox',
+        'directory: /inbox\n      fileMode: null\n      verify: none\n      atomicity: direct\n      tempDirectory: /staging\n      maxInFlight: 1\n      algorithms: { kex: [diffie-hellman-group14-sha1] }',
+      ),
+    );
+    expect(config.reports[0]?.sftp).toMatchObject({
+      fileMode: null,
+      verify: 'none',
+      atomicity: 'direct',
+      tempDirectory: '/staging',
+      maxInFlight: 1,
+      algorithms: { kex: ['diffie-hellman-group14-sha1'] },
+    });
+  });
+
+  it('defaults: fileMode 0640, verify readback, atomicity rename', async () => {
+    const { config } = await load(VALID_YAML);
+    expect(config.reports[0]?.sftp).toMatchObject({
+      fileMode: 0o640,
+      verify: 'readback',
+      atomicity: 'rename',
+    });
   });
 
   it('reports duplicate report names alongside other problems', async () => {

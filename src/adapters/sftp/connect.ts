@@ -89,7 +89,8 @@ function connectionError(
   const facts = { host: config.host, port: config.port, username: config.username, level: error.level };
   const methods: string[] = [];
   if (config.privateKeyFile !== undefined) methods.push('publickey');
-  if (config.password !== undefined || config.passwordFile !== undefined) methods.push('password');
+  if (config.password !== undefined || config.passwordFile !== undefined)
+    methods.push('password', 'keyboard-interactive');
   switch (error.level) {
     case 'client-authentication':
       return new EodError(
@@ -102,6 +103,13 @@ function connectionError(
         'UNAVAILABLE',
         `SFTP connection to ${endpoint} timed out after ${config.connectTimeout} ms (reports[].sftp.connectTimeout)`,
         facts,
+      );
+    case 'handshake':
+      return new EodError(
+        'UNAVAILABLE',
+        `SFTP connection to ${endpoint} failed in the SSH handshake: ${error.message}; a legacy server may need reports[].sftp.algorithms (see README, regulator's server)`,
+        facts,
+        { cause: error },
       );
     default:
       return new EodError('UNAVAILABLE', `SFTP connection to ${endpoint} failed: ${error.message}`, facts, {
@@ -160,7 +168,16 @@ export async function connectSftp(config: SftpConfig, options: ConnectOptions = 
   sock.setNoDelay(true);
   const client = new Client();
   const end = ender(client);
-  const serverHostKey = preferredHostKeyAlgorithms(hostCheck.pins);
+  const serverHostKey = config.algorithms?.serverHostKey ?? preferredHostKeyAlgorithms(hostCheck.pins);
+  const algorithms = { ...config.algorithms, ...(serverHostKey === undefined ? {} : { serverHostKey }) };
+  if (auth.password !== undefined) {
+    // Servers that take a password only through keyboard-interactive (PAM and many appliances)
+    // ask for it with a prompt: answer every prompt with the configured password.
+    const password = auth.password;
+    client.on('keyboard-interactive', (_name, _instructions, _lang, prompts, finish) => {
+      finish(prompts.map(() => password));
+    });
+  }
 
   const ready = new Promise<void>((resolve, reject) => {
     const onAbort = () => {
@@ -207,7 +224,10 @@ export async function connectSftp(config: SftpConfig, options: ConnectOptions = 
       readyTimeout: config.connectTimeout,
       keepaliveInterval: options.keepaliveInterval ?? 10_000,
       keepaliveCountMax: 3,
-      ...(serverHostKey === undefined ? {} : { algorithms: { serverHostKey: serverHostKey as never } }),
+      ...(auth.password === undefined ? {} : { tryKeyboard: true }),
+      ...(Object.keys(algorithms).length === 0
+        ? {}
+        : { algorithms: algorithms as ConnectConfig['algorithms'] }),
     });
   } catch (error) {
     sock.destroy();

@@ -17,8 +17,18 @@ const STATUS_NAMES: Readonly<Record<number, string>> = {
   8: 'SSH_FX_OP_UNSUPPORTED',
 };
 const NO_SUCH_FILE = 2;
+const PERMISSION_DENIED = 3;
+const OP_UNSUPPORTED = 8;
 
 type SftpStatusError = Error & { code?: unknown };
+
+/** The SFTP status code of a failed request (ours wrap ssh2's error as `cause`), if any. */
+export function sftpStatusOf(error: unknown): number | undefined {
+  let cause = error;
+  for (let depth = 0; cause instanceof EodError && depth < 5; depth++) cause = cause.cause;
+  const code = (cause as SftpStatusError | undefined)?.code;
+  return typeof code === 'number' ? code : undefined;
+}
 
 function statusOf(error: unknown): number | undefined {
   const code = (error as SftpStatusError | undefined)?.code;
@@ -29,10 +39,18 @@ export function isNoSuchFile(error: unknown): boolean {
   return sftpStatusOf(error) === NO_SUCH_FILE;
 }
 
-/** The SFTP status code of a failed operation (ours or ssh2's error), if the server sent one. */
-export function sftpStatusOf(error: unknown): number | undefined {
-  return statusOf(error instanceof EodError ? error.cause : error);
+/** The server said no for good: permission denied or operation unsupported (not a passing fault). */
+export function isRefusal(error: unknown): boolean {
+  const status = sftpStatusOf(error);
+  return status === PERMISSION_DENIED || status === OP_UNSUPPORTED;
 }
+
+export function isUnsupported(error: unknown): boolean {
+  return sftpStatusOf(error) === OP_UNSUPPORTED;
+}
+
+/** ssh2's conservative write length for servers that do not announce limits@openssh.com. */
+const SSH2_DEFAULT_WRITE_LENGTH = 34000 - 2 * 1024;
 
 export class RemoteFs {
   constructor(
@@ -99,8 +117,43 @@ export class RemoteFs {
   }
 
   /** Creates `path` exclusively with `mode` set at creation, so it is never briefly 0666. */
-  createExclusive(path: string, mode: number): Promise<Buffer> {
-    return this.call('create', path, (done) => this.sftp.open(path, 'wx', { mode }, done));
+  createExclusive(path: string, mode: number | null): Promise<Buffer> {
+    return this.call('create', path, (done) =>
+      mode === null ? this.sftp.open(path, 'wx', done) : this.sftp.open(path, 'wx', { mode }, done),
+    );
+  }
+
+  /** Creates or truncates `path` (no O_EXCL): only for names nobody else writes. */
+  createOrTruncate(path: string, mode: number | null): Promise<Buffer> {
+    return this.call('create', path, (done) =>
+      mode === null ? this.sftp.open(path, 'w', done) : this.sftp.open(path, 'w', { mode }, done),
+    );
+  }
+
+  /** SETSTAT of the mode by path (for servers without FSETSTAT). */
+  chmod(path: string, mode: number): Promise<void> {
+    return this.call('chmod', path, (done) => this.sftp.chmod(path, mode, done));
+  }
+
+  /** Plain SFTP v3 RENAME; most servers refuse an existing target, some replace it. */
+  rename(from: string, to: string): Promise<void> {
+    return this.call('rename', `${from} -> ${to}`, (done) => this.sftp.rename(from, to, done));
+  }
+
+  /** Extensions the server announced, by name. */
+  extensions(): string[] {
+    const extensions = (this.sftp as unknown as { _extensions?: Record<string, string> })._extensions;
+    return Object.keys(extensions ?? {});
+  }
+
+  /**
+   * Bytes ssh2 sends in one SFTP WRITE request to this server: the server's limits@openssh.com
+   * answer, else ssh2's conservative default (about 32 KiB). A longer write is split by ssh2
+   * into requests sent one after another, each waiting for the previous answer.
+   */
+  maxWriteLength(): number {
+    const length = (this.sftp as unknown as { _maxWriteLen?: number })._maxWriteLen;
+    return typeof length === 'number' && length > 0 ? length : SSH2_DEFAULT_WRITE_LENGTH;
   }
 
   openForReading(path: string): Promise<Buffer> {

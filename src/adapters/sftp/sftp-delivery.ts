@@ -1,23 +1,36 @@
 /**
- * Submission to the regulator's SFTP server (PRODUCT.md §3 step 4, §3.1): upload to a temporary
- * name unique to the lock acquisition (`<name>.<token>.part`), verify, then atomically rename. The
- * final name only ever holds a complete, verified file of the holder that renamed it, and an
- * existing final file is never overwritten.
+ * Submission to the regulator's SFTP server (PRODUCT.md §3 step 4, §3.1, §3.2): upload to a
+ * temporary name unique to the lock acquisition (`<name>.<token>.part`), verify, then rename into place — adapting to what the server can do (capabilities.ts)
+ * and to the config (atomicity, verify, fileMode, tempDirectory, maxInFlight). The final name
+ * only ever holds a complete file (except with `atomicity: direct`), and an existing final file
+ * is never overwritten. The choices made are logged once per connection and returned as proof.
  */
-import type { Stats } from 'ssh2';
 import type { SftpConfig } from '../../config/schema.js';
-import { EodError } from '../../core/errors.js';
+import { EodError, isEodError, isRetryable } from '../../core/errors.js';
 import type {
   DeliveryOptions,
+  DeliveryProof,
   DeliveryReceipt,
   DeliveryTarget,
   ProbeResult,
   ReportContent,
 } from '../../ports.js';
+import {
+  capabilitiesOf,
+  type DeliveryPlan,
+  describePlan,
+  formatMode,
+  planDelivery,
+  type RenameMethod,
+  type ServerCapabilities,
+} from './capabilities.js';
 import { type ConnectOptions, connectSftp, type SftpSession } from './connect.js';
-import { isNoSuchFile, RemoteFs, sftpStatusOf } from './remote-fs.js';
-import { hashRemoteFile } from './remote-hash.js';
+import { applyMode, type CreateMethod, createUploadFile } from './create-file.js';
+import { type ProbeReport, probeServer } from './probe.js';
+import { isNoSuchFile, isRefusal, RemoteFs, sftpStatusOf } from './remote-fs.js';
+import { renameIntoPlace } from './rename.js';
 import { type UploadOptions, uploadStream } from './upload.js';
+import { checkUpload, examineExisting, type FinalState, type UploadCheck } from './verify.js';
 
 /** Crash-test hook: awaited at named points; it may throw or kill the process. */
 export type Failpoint = (name: string) => Promise<void> | void;
@@ -30,22 +43,36 @@ export const SFTP_FAILPOINTS = [
   'sftp.after-rename',
 ] as const;
 
+/** Where the adapter says what it decided (pino's call shape). */
+export interface DeliveryLog {
+  info(facts: Record<string, unknown>, message: string): void;
+  warn(facts: Record<string, unknown>, message: string): void;
+}
+
+/** SSH_FX_FAILURE: some servers answer a READ they will not allow with it. */
+const FAILURE = 4;
+
+const silent: DeliveryLog = { info: () => undefined, warn: () => undefined };
+
 export interface SftpDeliveryOptions {
   failpoint?: Failpoint;
   connect?: ConnectOptions;
   upload?: Pick<UploadOptions, 'writeSize' | 'maxInFlight'>;
+  log?: DeliveryLog;
 }
 
-const RENAME_EXTENSION = 'posix-rename@openssh.com';
-
 /**
- * The final path and our temporary path for it. With a token (the lock acquisition's) the
- * temporary name is `<fileName>.<token>.part`, so two holders never share one.
+ * The final path and our temporary path for it, in `tempDirectory` (default: the final file's
+ * directory). With a token (the lock acquisition's) the temporary name is
+ * `<fileName>.<token>.part`, so two holders never share one. `directory` is where the temporary
+ * files live.
+ * Throws: EodError CONFIG_INVALID when `fileName` is not a plain file name.
  */
 export function remotePaths(
   directory: string,
   fileName: string,
   token?: string,
+  tempDirectory: string = directory,
 ): { final: string; part: string; directory: string } {
   if (fileName === '' || fileName === '.' || fileName === '..' || fileName.includes('/')) {
     throw new EodError('CONFIG_INVALID', `"${fileName}" is not a plain file name`, { fileName });
@@ -53,16 +80,17 @@ export function remotePaths(
   if (token !== undefined && !/^[0-9]+$/.test(token)) {
     throw new EodError('STEP_FAILED', `lock token "${token}" is not a decimal number`, { token });
   }
-  const dir = directory.replace(/\/+$/, '');
-  const final = `${dir}/${fileName}`;
+  const final = `${directory.replace(/\/+$/, '')}/${fileName}`;
+  const temp = tempDirectory.replace(/\/+$/, '');
+  const base = `${temp}/${fileName}`;
   return {
     final,
-    part: token === undefined ? `${final}.part` : `${final}.${token}.part`,
-    directory: dir || '/',
+    part: token === undefined ? `${base}.part` : `${base}.${token}.part`,
+    directory: temp || '/',
   };
 }
 
-/** Whether `name` (in the final file's directory) is one of our temporary files for `fileName`:
+/** Whether `name` (in the temporary files' directory) is one of our temporary files for `fileName`:
  * `<fileName>.part` (older releases) or `<fileName>.<digits>.part`, nothing else. */
 export function isOurTemporary(name: string, fileName: string): boolean {
   if (!name.startsWith(fileName) || !name.endsWith('.part') || name.length < fileName.length + 5)
@@ -71,16 +99,17 @@ export function isOurTemporary(name: string, fileName: string): boolean {
   return middle === '' || /^\.[0-9]+$/.test(middle);
 }
 
-/** SFTP statuses that mean "this server will not let us read it", as opposed to a lost connection. */
-const REFUSED_STATUSES: ReadonlySet<number> = new Set([3, 4, 8]);
-
-/** What is under the final name now, judged against our content. */
-type FinalState = { kind: 'absent' } | { kind: 'ours' };
+interface Uploaded {
+  create: CreateMethod;
+  acknowledgedBytes: number;
+  writes: 'pipelined' | 'in-order';
+}
 
 export class SftpDelivery implements DeliveryTarget {
   private readonly sessions = new Set<SftpSession>();
   private readonly failpoint: Failpoint;
   private readonly options: SftpDeliveryOptions;
+  private readonly log: DeliveryLog;
 
   constructor(
     private readonly config: SftpConfig,
@@ -91,6 +120,7 @@ export class SftpDelivery implements DeliveryTarget {
         ? { failpoint: failpointOrOptions }
         : (failpointOrOptions ?? {});
     this.failpoint = this.options.failpoint ?? (() => {});
+    this.log = this.options.log ?? silent;
   }
 
   async deliver(
@@ -99,34 +129,63 @@ export class SftpDelivery implements DeliveryTarget {
     options: DeliveryOptions = {},
   ): Promise<DeliveryReceipt> {
     const { signal, beforeRename, token } = options;
-    const { final, part, directory } = remotePaths(this.config.directory, fileName, token);
+    const { final, part, directory } = remotePaths(
+      this.config.directory,
+      fileName,
+      token,
+      this.config.tempDirectory,
+    );
     return this.withSession(signal, async (remote) => {
+      const capabilities = capabilitiesOf(remote);
+      const plan = planDelivery(this.config, capabilities, this.options.upload);
+      this.logPlan(remote, capabilities, plan);
+      const proof: DeliveryProof = { ...describePlan(plan), notes: [] };
       const receipt = (alreadyPresent: boolean): DeliveryReceipt => ({
         remotePath: final,
         bytes: content.bytes,
         sha256: content.sha256,
         alreadyPresent,
+        proof,
       });
 
-      if ((await this.examineFinal(remote, final, content, signal)).kind === 'ours') {
+      const before = await examineExisting(remote, final, content, plan.verify, signal);
+      if (before.kind === 'ours') {
         // Delivered by an earlier attempt that stopped before recording it; a completed delivery
         // leaves no temporary file of ours.
-        await this.removeOurTemporaries(remote, directory, fileName, part);
+        proof.provenBy = before.provenBy;
+        if (plan.rename !== 'direct') await this.removeOurTemporaries(remote, directory, fileName, part);
         return receipt(true);
       }
-      // Refuse before uploading anything, not after.
-      this.requireAtomicRename(remote);
+      const rename = renameFor(plan.rename, before, proof);
+
+      if (rename === 'direct') {
+        // No temporary name: the final name is created exclusively, so an existing file (even one
+        // we could not see) is never overwritten.
+        const uploaded = await this.upload(remote, final, content, plan, false, signal);
+        await this.failpoint('sftp.after-part-upload');
+        this.recordUpload(
+          remote,
+          plan,
+          proof,
+          uploaded,
+          await this.checkClosed(remote, final, content, uploaded, plan),
+        );
+        return receipt(false);
+      }
 
       // Leftovers of interrupted attempts (ours, or an earlier holder's: only names of the
       // pattern). Removing (rather than truncating) lets the exclusive create below set the
       // mode, so the file is never readable more widely.
       await this.removeOurTemporaries(remote, directory, fileName, part);
-      await this.uploadPart(remote, part, content, signal);
+      const uploaded = await this.upload(remote, part, content, plan, true, signal);
       await this.failpoint('sftp.after-part-upload');
+      const checked = await this.checkClosed(remote, part, content, uploaded, plan);
 
       signal?.throwIfAborted();
       // The final name may have appeared while we uploaded; never rename over it.
-      if ((await this.examineFinal(remote, final, content, signal)).kind === 'ours') {
+      const now = await examineExisting(remote, final, content, plan.verify, signal);
+      if (now.kind === 'ours') {
+        proof.provenBy = now.provenBy;
         await remote.unlinkIfExists(part);
         return receipt(true);
       }
@@ -136,48 +195,41 @@ export class SftpDelivery implements DeliveryTarget {
       await this.failpoint('sftp.after-lock-check');
       signal?.throwIfAborted();
       try {
-        await remote.posixRename(part, final);
+        await renameIntoPlace(remote, rename, part, final);
       } catch (error) {
-        if (!isNoSuchFile(error)) throw error;
-        // We closed it whole, and now it is gone: an inbox that collects every closed file may
-        // have taken it. Uploading again could make a second copy (PRODUCT.md 3.1).
-        throw new EodError(
-          'SUBMISSION_UNCERTAIN',
-          `SFTP ${part} on ${remote.endpoint} vanished after it was uploaded and closed, before the rename to ${final}; the server may have collected it. Not uploading again: check with the regulator, then run eod-report resolve`,
-          { temporaryPath: part, remotePath: final, endpoint: remote.endpoint },
-          { cause: error },
-        );
+        // Plain RENAME refuses an existing target: say whose file it is, never overwrite it.
+        if (rename === 'rename' && sftpStatusOf(error) !== undefined) {
+          const state = await examineExisting(remote, final, content, plan.verify, signal).catch(
+            (lookError: unknown) => {
+              if (isEodError(lookError, 'REMOTE_CONFLICT')) throw lookError;
+              return undefined;
+            },
+          );
+          if (state?.kind === 'ours') {
+            proof.provenBy = state.provenBy;
+            await remote.unlinkIfExists(part);
+            return receipt(true);
+          }
+        }
+        // A refusal stays a refusal: leave no temporary file for nobody to replace.
+        if (!isRetryable(error)) await remote.unlinkIfExists(part).catch(() => false);
+        throw error;
       }
       await this.failpoint('sftp.after-rename');
-
-      // The server acknowledged the rename: that is the submission. What a later look finds
-      // (an inbox may take the file at once) is a note in the proof, never a failure.
-      const after: DeliveryReceipt = { ...receipt(false), temporaryPath: part, verifiedAfterRename: true };
-      try {
-        const delivered = await remote.statIfExists(final);
-        if (delivered === undefined) {
-          return {
-            ...after,
-            verifiedAfterRename: false,
-            afterRenameNote: 'final file not found right after the acknowledged rename',
-          };
-        }
-        if (delivered.size !== content.bytes) {
-          return {
-            ...after,
-            verifiedAfterRename: false,
-            afterRenameNote: `final file has ${delivered.size} bytes right after the acknowledged rename, expected ${content.bytes}`,
-          };
-        }
-      } catch (error) {
-        return {
-          ...after,
-          verifiedAfterRename: false,
-          afterRenameNote: `stat after the acknowledged rename failed: ${(error as Error).message}`,
-        };
-      }
-      return after;
+      // From here the file is delivered: an acknowledged rename is a submission (PRODUCT.md
+      // §3.1). What a look afterwards finds is a note in the proof, never a failure.
+      this.recordUpload(remote, plan, proof, uploaded, checked);
+      return {
+        ...receipt(false),
+        temporaryPath: part,
+        ...(await this.lookAfterRename(remote, final, content, plan)),
+      };
     });
+  }
+
+  /** Compatibility of this server with the configured delivery, from a probe (`eod-report check`). */
+  async compatibility(): Promise<ProbeReport> {
+    return this.withSession(undefined, async (remote, session) => probeServer(remote, session, this.config));
   }
 
   async probe(
@@ -191,17 +243,18 @@ export class SftpDelivery implements DeliveryTarget {
       let state: ProbeResult['final'];
       let detail: string | undefined;
       try {
-        state = (await this.examineFinal(remote, final, content, signal)).kind;
+        const found = await examineExisting(remote, final, content, this.config.verify, signal);
+        if (found.kind === 'unknown') {
+          state = 'unreadable';
+          detail = found.why;
+        } else state = found.kind;
       } catch (error) {
-        const status = sftpStatusOf(error);
-        if (isNoSuchFile(error)) {
-          state = 'absent';
-        } else if (status !== undefined && REFUSED_STATUSES.has(status)) {
+        if (isEodError(error, 'REMOTE_CONFLICT')) throw error;
+        if (isNoSuchFile(error)) state = 'absent';
+        else if (isRefusal(error) || sftpStatusOf(error) === FAILURE) {
           state = 'unreadable';
           detail = (error as Error).message;
-        } else {
-          throw error;
-        }
+        } else throw error;
       }
       const temporary = (await remote.statIfExists(temporaryPath)) === undefined ? 'absent' : 'present';
       return { finalPath: final, final: state, temporary, ...(detail === undefined ? {} : { detail }) };
@@ -228,19 +281,11 @@ export class SftpDelivery implements DeliveryTarget {
   }
 
   async check(): Promise<string> {
-    return this.withSession(undefined, async (remote, session) => {
-      const directory = this.config.directory;
-      const stats = await remote.stat(directory);
-      if (!stats.isDirectory()) {
-        throw new EodError(
-          'CONFIG_INVALID',
-          `SFTP ${directory} on ${remote.endpoint} is not a directory (reports[].sftp.directory)`,
-          { remotePath: directory },
-        );
-      }
-      this.requireAtomicRename(remote);
-      return `sftp ${session.endpoint} ${directory} ok (host key ${session.hostKeySha256})`;
-    });
+    const report = await this.compatibility();
+    if (!report.ok) {
+      throw new EodError('STEP_FAILED', report.lines.join('\n'), { endpoint: report.endpoint });
+    }
+    return report.lines.join('\n');
   }
 
   async close(): Promise<void> {
@@ -263,100 +308,190 @@ export class SftpDelivery implements DeliveryTarget {
     }
   }
 
-  /**
-   * Plain SFTP RENAME is not specified precisely enough to rely on: OpenSSH implements it
-   * with link()+unlink() (fails if the target exists, falls back to a non-atomic path on
-   * filesystems without hard links), other servers overwrite, copy or refuse. Without
-   * posix-rename we cannot promise that the final name only ever shows a whole file, so we
-   * refuse to deliver rather than guess.
-   */
-  private requireAtomicRename(remote: RemoteFs): void {
-    if (remote.supports(RENAME_EXTENSION) === false) {
-      throw new EodError(
-        'UNAVAILABLE',
-        `SFTP server ${remote.endpoint} does not offer ${RENAME_EXTENSION}; refusing to deliver without an atomic rename (plain SFTP rename semantics vary by server)`,
-        { endpoint: remote.endpoint, extension: RENAME_EXTENSION },
-      );
-    }
-  }
-
-  private async examineFinal(
-    remote: RemoteFs,
-    final: string,
-    content: ReportContent,
-    signal: AbortSignal | undefined,
-  ): Promise<FinalState> {
-    const existing = await remote.statIfExists(final);
-    if (existing === undefined) return { kind: 'absent' };
-    if (!existing.isFile()) throw this.conflict(remote, final, content, existing, 'it is not a regular file');
-    if (existing.size !== content.bytes) {
-      throw this.conflict(
-        remote,
-        final,
-        content,
-        existing,
-        `it has ${existing.size} bytes, ours ${content.bytes}`,
-      );
-    }
-    const digest = await hashRemoteFile(remote, final, content.bytes, signal);
-    if (digest.bytes !== content.bytes || digest.sha256 !== content.sha256) {
-      throw this.conflict(
-        remote,
-        final,
-        content,
-        existing,
-        `its sha256 is ${digest.sha256} (${digest.bytes} bytes), ours ${content.sha256} (${content.bytes} bytes)`,
-      );
-    }
-    return { kind: 'ours' };
-  }
-
-  private conflict(remote: RemoteFs, final: string, content: ReportContent, existing: Stats, why: string) {
-    return new EodError(
-      'REMOTE_CONFLICT',
-      `SFTP ${final} on ${remote.endpoint} already exists with other content: ${why}; not overwriting the regulator's file`,
+  private logPlan(remote: RemoteFs, capabilities: ServerCapabilities, plan: DeliveryPlan): void {
+    this.log.info(
       {
-        remotePath: final,
+        event: 'sftp.plan',
         endpoint: remote.endpoint,
-        remoteBytes: existing.size,
-        expectedBytes: content.bytes,
-        expectedSha256: content.sha256,
+        extensions: capabilities.extensions,
+        ...describePlan(plan),
       },
+      `SFTP ${remote.endpoint}: rename ${plan.rename}, verify ${plan.verify}, mode ${formatMode(plan.mode) ?? "server's default"}, ${plan.maxInFlight} writes of ${plan.writeLength} bytes in flight`,
     );
   }
 
-  private async uploadPart(remote: RemoteFs, part: string, content: ReportContent, signal?: AbortSignal) {
-    const mode = this.config.fileMode;
-    const handle = await remote.createExclusive(part, mode);
+  /**
+   * Uploads `content` to `path`, created new. Pipelined first; a server that refuses a write
+   * while several are in flight (rclone without a write cache: "Illegal seek" on out-of-order
+   * writes) gets the whole file again, written in order, unless maxInFlight was configured.
+   */
+  private async upload(
+    remote: RemoteFs,
+    path: string,
+    content: ReportContent,
+    plan: DeliveryPlan,
+    temporary: boolean,
+    signal: AbortSignal | undefined,
+  ): Promise<Uploaded> {
+    try {
+      return await this.uploadOnce(remote, path, content, plan, plan.maxInFlight, temporary, signal);
+    } catch (error) {
+      // No attempt will come soon to replace it: leave no empty temporary file behind.
+      if (temporary && !isRetryable(error)) await remote.unlinkIfExists(path).catch(() => false);
+      const refusedWrite =
+        error instanceof EodError && error.facts.operation === 'write' && sftpStatusOf(error) !== undefined;
+      if (!refusedWrite || plan.maxInFlight === 1 || plan.maxInFlightConfigured || signal?.aborted)
+        throw error;
+      this.log.warn(
+        { event: 'sftp.in-order-writes', endpoint: remote.endpoint, error: (error as Error).message },
+        `SFTP ${remote.endpoint} refused a write while ${plan.maxInFlight} were in flight; writing the file again in order (set reports[].sftp.maxInFlight: 1 for this server)`,
+      );
+      // Ours alone: created by this attempt a moment ago.
+      await remote.unlinkIfExists(path);
+      return {
+        ...(await this.uploadOnce(remote, path, content, plan, 1, temporary, signal)),
+        writes: 'in-order',
+      };
+    }
+  }
+
+  private async uploadOnce(
+    remote: RemoteFs,
+    path: string,
+    content: ReportContent,
+    plan: DeliveryPlan,
+    maxInFlight: number,
+    temporary: boolean,
+    signal: AbortSignal | undefined,
+  ): Promise<Uploaded> {
+    const { handle, create } = await createUploadFile(remote, path, plan.mode, temporary);
     let closed = false;
     try {
-      await remote.fchmod(handle, mode, part);
-      const written = await uploadStream(remote, handle, part, content.open(), {
-        ...this.options.upload,
+      if (plan.mode !== null) await applyMode(remote, handle, path, plan.mode);
+      const written = await uploadStream(remote, handle, path, content.open(), {
+        writeSize: plan.writeLength,
+        maxInFlight,
         signal,
         afterFirstWrite: () => this.failpoint('sftp.mid-upload'),
       });
       if (written.bytes !== content.bytes || written.sha256 !== content.sha256) {
         throw new EodError(
           'CONTENT_MISMATCH',
-          `report content for ${part} streamed ${written.bytes} bytes with sha256 ${written.sha256}, expected ${content.bytes} bytes with ${content.sha256}`,
-          { remotePath: part, ...written, expectedBytes: content.bytes, expectedSha256: content.sha256 },
+          `report content for ${path} streamed ${written.bytes} bytes with sha256 ${written.sha256}, expected ${content.bytes} bytes with ${content.sha256}`,
+          { remotePath: path, ...written, expectedBytes: content.bytes, expectedSha256: content.sha256 },
         );
       }
-      await remote.fsyncIfSupported(handle, part);
-      const stats = await remote.fstat(handle, part);
+      await remote.fsyncIfSupported(handle, path);
       closed = true;
-      await remote.close(handle, part);
-      if (stats.size !== content.bytes) {
-        throw new EodError(
-          'CONTENT_MISMATCH',
-          `SFTP ${part} on ${remote.endpoint} has ${stats.size} bytes after the upload, expected ${content.bytes}`,
-          { remotePath: part, remoteBytes: stats.size, expectedBytes: content.bytes },
-        );
-      }
+      await remote.close(handle, path);
+      return {
+        create,
+        acknowledgedBytes: written.bytes,
+        writes: maxInFlight === 1 ? 'in-order' : 'pipelined',
+      };
     } finally {
-      // On failure or abort the .part stays; the next attempt removes it before uploading.
-      if (!closed) await remote.closeQuietly(handle, part);
+      // On failure or abort the file stays; the next attempt removes it before uploading.
+      if (!closed) await remote.closeQuietly(handle, path);
     }
   }
+
+  /** The closed upload's check: STAT after close (an open handle may report size 0). */
+  private checkClosed(
+    remote: RemoteFs,
+    path: string,
+    content: ReportContent,
+    uploaded: Uploaded,
+    plan: DeliveryPlan,
+  ): Promise<UploadCheck> {
+    return checkUpload(
+      remote,
+      path,
+      content,
+      uploaded.acknowledgedBytes,
+      plan.verify,
+      plan.rename === 'direct',
+    );
+  }
+
+  private recordUpload(
+    remote: RemoteFs,
+    plan: DeliveryPlan,
+    proof: DeliveryProof,
+    uploaded: Uploaded,
+    checked: UploadCheck,
+  ): void {
+    proof.create = uploaded.create;
+    proof.writes = uploaded.writes;
+    proof.verifiedBy = checked.verifiedBy;
+    proof.acknowledgedBytes = uploaded.acknowledgedBytes;
+    if (checked.note) proof.notes.push(checked.note);
+    if (checked.modeSeen !== undefined) proof.modeSeen = formatMode(checked.modeSeen);
+    if (plan.mode !== null && checked.modeSeen !== undefined && checked.modeSeen !== plan.mode) {
+      const note = `the server reports mode ${formatMode(checked.modeSeen)}, not the requested ${formatMode(plan.mode)}`;
+      proof.notes.push(note);
+      this.log.warn(
+        {
+          event: 'sftp.mode-ignored',
+          endpoint: remote.endpoint,
+          requested: formatMode(plan.mode),
+          seen: formatMode(checked.modeSeen),
+        },
+        `SFTP ${remote.endpoint}: ${note}`,
+      );
+    }
+  }
+
+  /**
+   * The server acknowledged the rename: that is the submission (PRODUCT.md §3.1). What a later
+   * look finds (an inbox may take the file at once) is a note in the proof, never a failure.
+   */
+  private async lookAfterRename(
+    remote: RemoteFs,
+    final: string,
+    content: ReportContent,
+    plan: DeliveryPlan,
+  ): Promise<Pick<DeliveryReceipt, 'verifiedAfterRename' | 'afterRenameNote'>> {
+    if (plan.verify === 'none') {
+      return { verifiedAfterRename: false, afterRenameNote: 'not looked at (verify none)' };
+    }
+    try {
+      const delivered = await remote.statIfExists(final);
+      if (delivered === undefined) {
+        return {
+          verifiedAfterRename: false,
+          afterRenameNote: 'final file not found right after the acknowledged rename',
+        };
+      }
+      if (typeof delivered.size === 'number' && delivered.size !== content.bytes) {
+        this.log.warn(
+          { event: 'sftp.after-rename-size', remotePath: final, remoteBytes: delivered.size },
+          `SFTP ${final} shows ${delivered.size} bytes right after the rename, expected ${content.bytes}`,
+        );
+        return {
+          verifiedAfterRename: false,
+          afterRenameNote: `final file has ${delivered.size} bytes right after the acknowledged rename, expected ${content.bytes}`,
+        };
+      }
+    } catch (error) {
+      return {
+        verifiedAfterRename: false,
+        afterRenameNote: `stat after the acknowledged rename failed: ${(error as Error).message}`,
+      };
+    }
+    return { verifiedAfterRename: true };
+  }
+}
+
+/**
+ * The rename for this delivery. posix-rename replaces an existing target, so where the final
+ * name could not be looked at (upload-only inbox) plain RENAME is used: most servers refuse an
+ * existing target.
+ */
+function renameFor(planned: RenameMethod, before: FinalState, proof: DeliveryProof): RenameMethod {
+  if (before.kind !== 'unknown') return planned;
+  proof.notes.push(`final name not checked before upload: ${before.why}`);
+  if (planned !== 'posix-rename') return planned;
+  proof.rename = 'rename';
+  proof.notes.push('plain rename instead of posix-rename, which would replace a file we could not see');
+  return 'rename';
 }
