@@ -111,10 +111,16 @@ export class SftpDelivery implements DeliveryTarget {
   private readonly options: SftpDeliveryOptions;
   private readonly log: DeliveryLog;
 
-  constructor(
-    private readonly config: SftpConfig,
-    failpointOrOptions?: Failpoint | SftpDeliveryOptions,
-  ) {
+  private readonly config: SftpConfig;
+
+  constructor(config: SftpConfig, failpointOrOptions?: Failpoint | SftpDeliveryOptions) {
+    // The schema fills these in; a config built in code may leave them out: same defaults.
+    this.config = {
+      ...config,
+      fileMode: config.fileMode === undefined ? 0o640 : config.fileMode,
+      verify: config.verify ?? 'readback',
+      atomicity: config.atomicity ?? 'rename',
+    };
     this.options =
       typeof failpointOrOptions === 'function'
         ? { failpoint: failpointOrOptions }
