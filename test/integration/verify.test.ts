@@ -1,4 +1,4 @@
-import { rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -90,6 +90,12 @@ describe('eod-report verify (real PostgreSQL, OpenSSH sshd, s3rver; CLI as a chi
     );
     // The regulator's copy is untouched and says so.
     expect(line).toMatch(/eod_20240103\.csv: matches/);
+    // Kept for the closing note and the README example.
+    await mkdir('test-output', { recursive: true });
+    await writeFile(
+      'test-output/verify-tampered.txt',
+      `$ eod-report verify --date ${date}\n${result.stdout}exit ${result.code}\n`,
+    );
   });
 
   it('catches a truncated archive: exit 1, the line says how many bytes are left', async () => {
