@@ -17,7 +17,13 @@ export interface DayProof {
 
 /** What re-reading one copy found (adapters produce it; errors reaching the server become `error`). */
 export type CopyReading =
-  | { kind: 'read'; bytes: number; sha256: string }
+  | {
+      kind: 'read';
+      bytes: number;
+      sha256: string;
+      /** Versioned archive: the key now serves this other version (ours was read by its id). */
+      supersededBy?: string;
+    }
   | { kind: 'absent'; reason: string }
   | { kind: 'unreadable'; reason: string }
   | { kind: 'error'; reason: string }
@@ -112,8 +118,15 @@ export function judgeCopy(
     case 'read': {
       const read = { bytes: reading.bytes, sha256: reading.sha256 };
       if (!expected) return { state: 'not-checked', ...at, detail: 'no content recorded to compare', read };
-      if (reading.bytes === expected.bytes && reading.sha256 === expected.sha256)
-        return { state: 'match', ...at, detail: 'matches', read };
+      if (reading.bytes === expected.bytes && reading.sha256 === expected.sha256) {
+        if (reading.supersededBy === undefined) return { state: 'match', ...at, detail: 'matches', read };
+        return {
+          state: 'mismatch',
+          ...at,
+          detail: `MISMATCH (the recorded version matches, but the key now serves version ${reading.supersededBy}: replaced after archiving)`,
+          read,
+        };
+      }
       const how =
         reading.bytes < expected.bytes
           ? `truncated: ${reading.bytes} of ${expected.bytes} bytes`

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { S3Config } from '../../config/schema.js';
 import type { CopyReading } from '../../core/verify.js';
 import type { ArchivedLocation, ArchiveReader } from '../../ports.js';
@@ -21,11 +21,25 @@ export class S3ReadBack implements ArchiveReader {
     this.#client = options.client ?? createS3Client(config);
   }
 
-  /** GETs the object (the recorded version when there is one) and hashes every byte of it. */
+  /**
+   * GETs the object (the recorded version when there is one) and hashes every byte of it; for a
+   * recorded version, also asks whether the key still serves it.
+   */
   async read(location: ArchivedLocation, signal?: AbortSignal): Promise<CopyReading> {
     const config = { ...this.#config, bucket: location.bucket };
     try {
-      return { kind: 'read', ...(await hashObject(this.#client, location, signal)) };
+      const read = await hashObject(this.#client, location, signal);
+      if (location.versionId === undefined) return { kind: 'read', ...read };
+      // Our version is intact; is it still what the key serves (or was something put over it)?
+      const current = await this.#client.send(
+        new HeadObjectCommand({ Bucket: location.bucket, Key: location.key }),
+        { abortSignal: signal },
+      );
+      const supersededBy =
+        current.VersionId !== undefined && current.VersionId !== location.versionId
+          ? current.VersionId
+          : undefined;
+      return { kind: 'read', ...read, ...(supersededBy === undefined ? {} : { supersededBy }) };
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
       const status = httpStatus(error);
