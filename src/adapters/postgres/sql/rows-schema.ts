@@ -31,9 +31,9 @@ export async function rowsSchemaFor(
 
 /**
  * The privileges the current role lacks for running reports (PRODUCT.md §2 tables, the lock
- * table, the captured content, USAGE on the schema of row snapshots taken before migration 0010),
- * each as "PRIVILEGE on object"; empty when nothing is missing. Captures no longer create tables,
- * so CREATE is not needed.
+ * table, the journal, the captured content, USAGE on the schema of row snapshots taken before
+ * migration 0010), each as "PRIVILEGE on object"; empty when nothing is missing. Captures no longer
+ * create tables, so CREATE is not needed. Objects not created yet are skipped.
  */
 export async function missingRunPrivileges(
   db: pg.ClientBase | pg.Pool,
@@ -47,6 +47,12 @@ export async function missingRunPrivileges(
        ('table', 'end_of_day_reporting', 'SELECT'), ('table', 'end_of_day_reporting', 'INSERT'),
        ('table', 'end_of_day_reporting', 'UPDATE'),
        ('sequence', 'end_of_day_reporting_process_id_seq', 'USAGE'),
+       ('sequence', 'end_of_day_reporting_fencing_token', 'USAGE'),
+       ('table', 'end_of_day_reporting_journal', 'SELECT'), ('table', 'end_of_day_reporting_journal', 'INSERT'),
+       ('sequence', 'end_of_day_reporting_journal_journal_id_seq', 'USAGE'),
+       ('table', 'end_of_day_reporting_last_success', 'SELECT'),
+       ('table', 'end_of_day_reporting_last_success', 'INSERT'),
+       ('table', 'end_of_day_reporting_last_success', 'UPDATE'),
        ('table', 'end_of_day_reporting_event', 'SELECT'), ('table', 'end_of_day_reporting_event', 'INSERT'),
        ('sequence', 'end_of_day_reporting_event_event_id_seq', 'USAGE'),
        ('table', 'shedlock', 'SELECT'), ('table', 'shedlock', 'INSERT'), ('table', 'shedlock', 'UPDATE'),
