@@ -246,8 +246,16 @@ export interface ArchiveReader {
 
 /** Reads a submitted file back at the regulator for `verify` (host key pinned). */
 export interface RegulatorReader {
-  /** `expectedBytes` bounds the read-ahead; longer files are still read to their end. */
-  read(remotePath: string, expectedBytes: number, signal?: AbortSignal): Promise<CopyReading>;
+  /**
+   * `expectedBytes` bounds the read-ahead; longer files are still read to their end. `how`:
+   * `readback` hashes the file, `stat` only asks its size (inboxes that forbid reading).
+   */
+  read(
+    remotePath: string,
+    expectedBytes: number,
+    how: 'readback' | 'stat',
+    signal?: AbortSignal,
+  ): Promise<CopyReading>;
   close(): Promise<void>;
 }
 

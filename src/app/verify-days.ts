@@ -73,6 +73,20 @@ async function checkRegulator(
       detail: `not checked: sent to ${proof.submitted.host}, the config now names ${configured}`,
     };
   }
-  const reading = await reader.read(proof.submitted.remotePath, proof.content?.bytes ?? 0, options.signal);
+  // The report's own setting says what its inbox allows: `none` is an inbox we may not even stat.
+  const how = report.sftp.verify ?? 'readback';
+  if (how === 'none') {
+    return {
+      state: 'not-readable',
+      where,
+      detail: 'not readable at regulator (sftp.verify: none, not asked)',
+    };
+  }
+  const reading = await reader.read(
+    proof.submitted.remotePath,
+    proof.content?.bytes ?? 0,
+    how,
+    options.signal,
+  );
   return judgeCopy(proof.content, reading, where, false);
 }

@@ -24,6 +24,8 @@ export type CopyReading =
       /** Versioned archive: the key now serves this other version (ours was read by its id). */
       supersededBy?: string;
     }
+  /** Only the size could be read (an inbox that allows stat but not reading). */
+  | { kind: 'size'; bytes: number; reason: string }
   | { kind: 'absent'; reason: string }
   | { kind: 'unreadable'; reason: string }
   | { kind: 'error'; reason: string }
@@ -138,6 +140,20 @@ export function judgeCopy(
         ...at,
         detail: `MISMATCH (${how}; sha256 ${reading.sha256}, recorded ${expected.sha256})`,
         read,
+      };
+    }
+    case 'size': {
+      if (expected && reading.bytes !== expected.bytes) {
+        const how =
+          reading.bytes < expected.bytes
+            ? `truncated: ${reading.bytes} of ${expected.bytes} bytes`
+            : `longer: ${reading.bytes} bytes, recorded ${expected.bytes}`;
+        return { state: 'mismatch', ...at, detail: `MISMATCH (${how}; ${reading.reason})` };
+      }
+      return {
+        state: 'not-readable',
+        ...at,
+        detail: `size matches, content not readable at regulator (${reading.reason})`,
       };
     }
     case 'absent':

@@ -192,6 +192,35 @@ describe('eod-report verify (real PostgreSQL, OpenSSH sshd, s3rver; CLI as a chi
     expect(none.stdout.trim()).toBe('eod-tx 2023-12-31 NOT_RUN: no process recorded for this date');
   });
 
+  it('honours sftp.verify of an inbox that cannot be read: stat compares the size, none does not ask', async () => {
+    const base = fx.baseReport();
+    const withVerify = async (verify: string) =>
+      fx.writeConfig({ report: { sftp: { ...(base.sftp as object), verify } } });
+
+    const stat = await runCli(
+      ['verify', '--config', await withVerify('stat'), '--date', DATES[0] as string],
+      fx.env,
+    );
+    expect(stat.code, stat.stdout + stat.stderr).toBe(0);
+    expect(stat.stdout).toContain(
+      ': size matches, content not readable at regulator (sftp.verify: stat, size only)',
+    );
+    // A changed size is caught even without reading (2024-01-06's file was replaced by a short one).
+    const short = await runCli(
+      ['verify', '--config', await withVerify('stat'), '--date', DATES[4] as string],
+      fx.env,
+    );
+    expect(short.code).toBe(1);
+    expect(short.stdout).toMatch(/MISMATCH \(truncated: 16 of \d+ bytes; sftp\.verify: stat, size only\)/);
+
+    const none = await runCli(
+      ['verify', '--config', await withVerify('none'), '--date', DATES[0] as string],
+      fx.env,
+    );
+    expect(none.code).toBe(0);
+    expect(none.stdout).toContain(': not readable at regulator (sftp.verify: none, not asked)');
+  });
+
   it('exits 2 on bad usage, naming the option', async () => {
     const neither = await verify();
     expect(neither.code).toBe(2);

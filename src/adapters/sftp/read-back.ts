@@ -18,7 +18,12 @@ export class SftpReadBack implements RegulatorReader {
 
   constructor(private readonly config: SftpConfig) {}
 
-  async read(remotePath: string, expectedBytes: number, signal?: AbortSignal): Promise<CopyReading> {
+  async read(
+    remotePath: string,
+    expectedBytes: number,
+    how: 'readback' | 'stat',
+    signal?: AbortSignal,
+  ): Promise<CopyReading> {
     let remote: RemoteFs;
     try {
       this.#session ??= connectSftp(this.config, { signal });
@@ -33,6 +38,7 @@ export class SftpReadBack implements RegulatorReader {
       if (stats === undefined)
         return { kind: 'absent', reason: 'file absent: collected or moved by the regulator' };
       if (!stats.isFile()) return { kind: 'unreadable', reason: 'not a regular file' };
+      if (how === 'stat') return { kind: 'size', bytes: stats.size, reason: 'sftp.verify: stat, size only' };
       const digest = await hashRemoteFile(remote, remotePath, expectedBytes, signal);
       return { kind: 'read', ...digest };
     } catch (error) {
