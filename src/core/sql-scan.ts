@@ -7,6 +7,8 @@
  * Pure; follows the lexical rules of the PostgreSQL manual, §4.1 "Lexical Structure".
  */
 
+import { EodError } from './errors.js';
+
 export interface SqlScan {
   /** Positional parameter numbers used outside comments, literals and quoted identifiers. */
   parameters: ReadonlySet<number>;
@@ -16,6 +18,10 @@ export interface SqlScan {
   topLevelOrderBy: boolean;
   /** Set when the text ends inside a comment, literal or quoted identifier. */
   unterminated?: 'comment' | 'string' | 'dollar-quoted string' | 'quoted identifier';
+  /** Where each `;` outside comments and literals stands. */
+  semicolons: readonly number[];
+  /** The index just past the last token that is neither a comment, a blank nor a `;`. */
+  codeEnd: number;
 }
 
 const IDENT_START = /[A-Za-z_\u0080-\uffff]/;
@@ -30,6 +36,9 @@ export function scanSql(text: string): SqlScan {
   let previousWord = '';
   let i = 0;
   const n = text.length;
+  const semicolons: number[] = [];
+  let codeEnd = 0;
+  let inCode = false;
 
   const word = (w: string) => {
     const upper = w.toUpperCase();
@@ -38,8 +47,13 @@ export function scanSql(text: string): SqlScan {
   };
 
   while (i < n) {
+    // Every branch below consumes one whole token, so the previous one ended here.
+    if (inCode) codeEnd = i;
     const c = text[i] as string;
     const next = text[i + 1];
+    const comment = (c === '-' && next === '-') || (c === '/' && next === '*');
+    inCode = !comment && c !== ';' && !/\s/.test(c);
+    if (c === ';') semicolons.push(i);
     if (c === '-' && next === '-') {
       const end = text.indexOf('\n', i);
       i = end === -1 ? n : end + 1;
@@ -57,20 +71,30 @@ export function scanSql(text: string): SqlScan {
           i += 2;
         } else i++;
       }
-      if (nesting > 0) return { parameters, placeholders, topLevelOrderBy, unterminated: 'comment' };
+      if (nesting > 0)
+        return { parameters, placeholders, topLevelOrderBy, semicolons, codeEnd, unterminated: 'comment' };
       continue;
     }
     if (c === "'") {
       // E'…' (escape string): a backslash escapes the next character. Otherwise only '' does.
       const escapes = /[eE]/.test(text[i - 1] ?? '') && !IDENT_PART.test(text[i - 2] ?? '');
       i = skipQuoted(text, i + 1, "'", escapes);
-      if (i < 0) return { parameters, placeholders, topLevelOrderBy, unterminated: 'string' };
+      if (i < 0)
+        return { parameters, placeholders, topLevelOrderBy, semicolons, codeEnd, unterminated: 'string' };
       previousWord = '';
       continue;
     }
     if (c === '"') {
       i = skipQuoted(text, i + 1, '"', false);
-      if (i < 0) return { parameters, placeholders, topLevelOrderBy, unterminated: 'quoted identifier' };
+      if (i < 0)
+        return {
+          parameters,
+          placeholders,
+          topLevelOrderBy,
+          semicolons,
+          codeEnd,
+          unterminated: 'quoted identifier',
+        };
       previousWord = '';
       continue;
     }
@@ -87,7 +111,14 @@ export function scanSql(text: string): SqlScan {
       if (tag) {
         const close = text.indexOf(tag[0], i + tag[0].length);
         if (close === -1)
-          return { parameters, placeholders, topLevelOrderBy, unterminated: 'dollar-quoted string' };
+          return {
+            parameters,
+            placeholders,
+            topLevelOrderBy,
+            semicolons,
+            codeEnd,
+            unterminated: 'dollar-quoted string',
+          };
         i = close + tag[0].length;
         previousWord = '';
         continue;
@@ -115,7 +146,32 @@ export function scanSql(text: string): SqlScan {
     if (!/\s/.test(c)) previousWord = '';
     i++;
   }
-  return { parameters, placeholders, topLevelOrderBy };
+  if (inCode) codeEnd = i;
+  return { parameters, placeholders, topLevelOrderBy, semicolons, codeEnd };
+}
+
+/**
+ * The query without its trailing `;` (and the comments or blanks after them), so it can be
+ * embedded in our own statements. Comments inside and at the end stay: callers embed the result
+ * on lines of its own, so a trailing `-- comment` ends at their newline. Text the scanner cannot
+ * finish (an unterminated literal) is returned as it is, for the server to refuse.
+ *
+ * Throws EodError QUERY_REFUSED when a `;` is followed by more SQL: a report query is one query.
+ */
+export function singleStatement(query: string): string {
+  const scan = scanSql(query);
+  if (scan.unterminated) return query;
+  const inside = scan.semicolons.find((at) => at < scan.codeEnd);
+  if (inside !== undefined) {
+    throw new EodError(
+      'QUERY_REFUSED',
+      `the query holds more than one statement (a ";" is followed by "${query
+        .slice(inside + 1)
+        .trim()
+        .slice(0, 30)}"); a report query is a single SELECT`,
+    );
+  }
+  return scan.semicolons.length > 0 ? query.slice(0, scan.codeEnd) : query;
 }
 
 /** The index after the closing quote, or -1 when the text ends first. A doubled quote is one. */

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LoadedConfig, loadConfig } from '../../src/config/load.js';
 import { EodError, exitCodeFor } from '../../src/core/errors.js';
-import { scanSql } from '../../src/core/sql-scan.js';
+import { scanSql, singleStatement } from '../../src/core/sql-scan.js';
 
 const HOST_KEY = 'SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s';
 let dir: string;
@@ -180,5 +180,26 @@ describe('config load renders and checks every template', () => {
       config({ fileName: '{report}_{yyyy}-{MM}-{dd}.csv' }, { prefix: 'eod/{report}/{yyyy}/{MM}/' }),
     );
     expect(loaded.reports[0]?.fileName).toBe('{report}_{yyyy}-{MM}-{dd}.csv');
+  });
+});
+
+describe('singleStatement: the query as one statement to embed', () => {
+  it('drops trailing semicolons and what follows them when it is only comments or blanks', () => {
+    expect(singleStatement('SELECT 1;')).toBe('SELECT 1');
+    expect(singleStatement('SELECT 1 ;; -- done\n /* really */ \n')).toBe('SELECT 1');
+    expect(singleStatement("SELECT ';' AS s; -- x")).toBe("SELECT ';' AS s");
+  });
+  it('keeps a query without a trailing semicolon as it is, its last-line comment included', () => {
+    expect(singleStatement('SELECT 1 -- last line')).toBe('SELECT 1 -- last line');
+    expect(singleStatement('SELECT $x$;$x$, \';\', ";" /* ; */')).toBe('SELECT $x$;$x$, \';\', ";" /* ; */');
+  });
+  it('refuses a second statement after a semicolon', () => {
+    expect(() => singleStatement('SELECT 1; DELETE FROM t')).toThrow(
+      /more than one statement .*"DELETE FROM t"/,
+    );
+    expect(() => singleStatement('SELECT 1;\n-- c\nSELECT 2')).toThrow(/more than one statement/);
+  });
+  it('leaves an unterminated literal to the server', () => {
+    expect(singleStatement("SELECT 'open;")).toBe("SELECT 'open;");
   });
 });

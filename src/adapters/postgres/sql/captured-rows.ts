@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { EodError } from '../../../core/errors.js';
-import { singleStatement } from '../../../core/sql-text.js';
+import { singleStatement } from '../../../core/sql-scan.js';
 
 /** The schema migration 0005 creates for captured rows (when the role may create schemas). */
 export const DEFAULT_ROWS_SCHEMA = 'end_of_day_reporting_rows';

@@ -7,8 +7,7 @@
  * query means what it meant.
  */
 import type pg from 'pg';
-import { scanSql } from '../../../core/sql-scan.js';
-import { singleStatement } from '../../../core/sql-text.js';
+import { scanSql, singleStatement } from '../../../core/sql-scan.js';
 import { explainQueryError, parameterTypes, wrappedQuery } from './captured-rows.js';
 
 export const REPORT_DATE_SETTING = 'eod_report.report_date';
