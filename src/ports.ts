@@ -4,6 +4,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { EventFacts, RunEvent, Status } from './core/events.js';
+import type { JournalEntry, JournalKind } from './core/journal.js';
 import type { CopyReading } from './core/verify.js';
 
 export interface Clock {
@@ -69,6 +70,22 @@ export interface RunStore {
   listEvents(processId: string): Promise<RunEvent[]>;
   /** Appends an event if the fence still holds; throws EodError LEASE_LOST otherwise. */
   appendEvent(processId: string, event: NewEvent, fence: Fence): Promise<RunEvent>;
+  /** The process's journal (names, intents, uncertainty, resolutions), oldest first. */
+  listJournal(processId: string): Promise<JournalEntry[]>;
+  /** Appends a journal entry if the fence still holds; throws EodError LEASE_LOST otherwise. */
+  appendJournal(processId: string, entry: NewJournalEntry, fence: Fence): Promise<JournalEntry>;
+  /** A journal entry and (optionally) an event in one transaction, both fenced (`resolve`). */
+  appendAtomically(
+    processId: string,
+    entry: NewJournalEntry,
+    event: NewEvent | null,
+    fence: Fence,
+  ): Promise<void>;
+}
+
+export interface NewJournalEntry {
+  kind: JournalKind;
+  facts: Record<string, unknown>;
 }
 
 export interface CaptureRequest {

@@ -7,8 +7,8 @@ import type { ReportConfig } from '../config/schema.js';
 import { type BackoffPolicy, retryDelay } from '../core/backoff.js';
 import { coerceError, isEodError, isRetryable } from '../core/errors.js';
 import { FAILURE_STATUS, type Step } from '../core/events.js';
+import { type JournalEntry, journalState } from '../core/journal.js';
 import { nextStep } from '../core/next-step.js';
-import { renderFileName, renderKeyPrefix } from '../core/templates.js';
 import type {
   Archive,
   Clock,
@@ -17,13 +17,13 @@ import type {
   Lock,
   NewEvent,
   ProcessRef,
-  ReportContent,
   RowSource,
   RunStore,
 } from '../ports.js';
+import { archiveStep, type StepRunner, submitStep, uncertainError } from './delivery-steps.js';
 import type { Failpoint } from './failpoints.js';
 import type { RunObserver, StepContext } from './observer.js';
-import { type ProgressListener, trackContent } from './progress.js';
+import type { ProgressListener } from './progress.js';
 
 export interface RunDependencies {
   store: RunStore;
@@ -114,7 +114,8 @@ async function runDate(
 ): Promise<DateOutcome> {
   const process = await deps.store.findOrCreateProcess(report.name, date);
   let events = await deps.store.listEvents(process.processId);
-  if (nextStep(events).kind === 'done')
+  let journal = await deps.store.listJournal(process.processId);
+  if (nextStep(events, journal).kind === 'done')
     return { kind: 'done', date, processId: process.processId, alreadyDone: true };
 
   const runAttempt = events.filter((e) => e.status === 'STARTED').length + 1;
@@ -125,8 +126,28 @@ async function runDate(
   );
 
   for (;;) {
-    const next = nextStep(events);
+    const next = nextStep(events, journal);
     if (next.kind === 'done') return { kind: 'done', date, processId: process.processId, alreadyDone: false };
+    if (next.kind === 'uncertain') {
+      // Settled only by an operator (eod-report resolve); nothing is attempted, nothing sent.
+      const error = uncertainError(report.name, date, next.why, remotePathOf(journal) ?? 'the file');
+      deps.observer.stepFailed(
+        { report: report.name, date, processId: process.processId, step: 'submit', attempt: 1 },
+        0,
+        error,
+        false,
+      );
+      await deps.store.appendEvent(
+        process.processId,
+        {
+          status: FAILURE_STATUS.submit,
+          failureDetails: error.message,
+          facts: { attempt: 1, durationMs: 0, error: { code: error.code, message: error.message } },
+        },
+        held.fence,
+      );
+      return { kind: 'failed', date, processId: process.processId, step: 'submit', error };
+    }
     try {
       await runStepWithRetries(deps, report, process, next.step, held, signal);
     } catch (error) {
@@ -135,7 +156,13 @@ async function runDate(
       return { kind: 'failed', date, processId: process.processId, step: next.step, error: failure };
     }
     events = await deps.store.listEvents(process.processId);
+    journal = await deps.store.listJournal(process.processId);
   }
+}
+
+/** The remote path the journal's names record, for messages. */
+function remotePathOf(journal: readonly JournalEntry[]): string | undefined {
+  return journalState(journal).names?.sftp.remotePath;
 }
 
 async function runStepWithRetries(
@@ -198,32 +225,6 @@ async function runStepWithRetries(
   }
 }
 
-type StepRunner = (
-  deps: RunDependencies,
-  report: ReportConfig,
-  process: ProcessRef,
-  held: HeldLock,
-  signal: AbortSignal,
-  base: { attempt: number; startedAt: string },
-) => Promise<Record<string, unknown>>;
-
-function tracked(
-  deps: RunDependencies,
-  report: ReportConfig,
-  process: ProcessRef,
-  step: Step,
-  content: ReportContent,
-) {
-  const { progress } = deps;
-  if (!progress) return content;
-  return trackContent(content, (bytes) =>
-    progress({ report: report.name, date: process.date, step, bytes, totalBytes: content.bytes }),
-  );
-}
-
-const elapsedSince = (startedAt: string, deps: RunDependencies) =>
-  deps.clock.now().getTime() - Date.parse(startedAt);
-
 const STEP_RUNNERS: Record<Step, StepRunner> = {
   async rows(deps, report, process, held, signal, base) {
     const captured = await deps.rows.capture({
@@ -240,48 +241,6 @@ const STEP_RUNNERS: Record<Step, StepRunner> = {
     return { rows: captured.rows, bytes: captured.bytes, sha256: captured.sha256 };
   },
 
-  async submit(deps, report, process, held, signal, base) {
-    const fileName = renderFileName(report.fileName, { date: process.date, report: report.name });
-    const content = tracked(deps, report, process, 'submit', await deps.rows.content(process.processId));
-    await held.assertHeld();
-    const delivery = deps.deliveryFor(report);
-    try {
-      const receipt = await delivery.deliver(fileName, content, {
-        signal,
-        token: held.token,
-        beforeRename: () => held.renewBeforeAct(),
-      });
-      await deps.failpoint('submit.before-event');
-      const facts = {
-        ...base,
-        durationMs: elapsedSince(base.startedAt, deps),
-        host: `${report.sftp.host}:${report.sftp.port}`,
-        ...receipt,
-      };
-      await deps.store.appendEvent(process.processId, { status: 'REPORT_SUBMITTED', facts }, held.fence);
-      return facts;
-    } finally {
-      await delivery.close();
-    }
-  },
-
-  async archive(deps, report, process, held, signal, base) {
-    const values = { date: process.date, report: report.name };
-    const key = renderKeyPrefix(report.s3.prefix, values) + renderFileName(report.fileName, values);
-    const content = tracked(deps, report, process, 'archive', await deps.rows.content(process.processId));
-    await held.assertHeld();
-    const receipt = await deps.archiveFor(report).store(key, content, {
-      signal,
-      beforeCommit: () => held.renewBeforeAct(),
-    });
-    await deps.failpoint('archive.before-event');
-    const facts = {
-      ...base,
-      durationMs: elapsedSince(base.startedAt, deps),
-      bytes: content.bytes,
-      ...receipt,
-    };
-    await deps.store.appendEvent(process.processId, { status: 'REPORT_ARCHIVED', facts }, held.fence);
-    return facts;
-  },
+  submit: submitStep,
+  archive: archiveStep,
 };

@@ -96,6 +96,25 @@ export async function main(argv: readonly string[], io: Io, signal: AbortSignal)
       ),
     );
   program
+    .command('resolve')
+    .description(
+      'settle a day whose submission is uncertain (SUBMISSION_UNCERTAIN) or whose names changed, after asking the regulator',
+    )
+    .requiredOption('-r, --report <name>', 'the report')
+    .requiredOption('-d, --date <YYYY-MM-DD>', 'the report date')
+    .option('--submitted', 'the regulator has the file: record the submission (archiving continues)')
+    .option('--not-submitted', 'the regulator does not have it: allow one new upload')
+    .requiredOption('--reason <text>', 'what the regulator confirmed, for the record')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 recorded, 2 bad usage or nothing to resolve, 75 lock held elsewhere.',
+    )
+    .action(
+      action(async (o: object) =>
+        (await import('./commands/resolve.js')).resolveCommand(io, { ...globals(), ...o }),
+      ),
+    );
+  program
     .command('check')
     .description(
       'validate the config and connect to the database, each SFTP server (host key pinned) and each bucket',

@@ -1,4 +1,5 @@
 import { FAILURE_STATUS, type RunEvent, STEPS, type Step, SUCCESS_STATUS } from './events.js';
+import type { JournalEntry } from './journal.js';
 import { nextStep } from './next-step.js';
 
 export type ProcessState = 'complete' | 'failed' | 'in-progress';
@@ -16,11 +17,16 @@ export interface ProcessSummary {
   state: ProcessState;
   next: Step | null;
   steps: StepSummary[];
+  /** Why the submission is uncertain (state 'failed' until `eod-report resolve`), else null. */
+  uncertain: string | null;
 }
 
-/** A process's state derived from its events alone (pure; used by `status`, the API and the page). */
-export function summarizeProcess(events: readonly RunEvent[]): ProcessSummary {
-  const next = nextStep(events);
+/** A process's state derived from its events and journal (pure; used by `status`, the API and the page). */
+export function summarizeProcess(
+  events: readonly RunEvent[],
+  journal: readonly Pick<JournalEntry, 'journalId' | 'kind' | 'facts'>[] = [],
+): ProcessSummary {
+  const next = nextStep(events, journal);
   const steps = STEPS.map((step): StepSummary => {
     const success = events.find((e) => e.status === SUCCESS_STATUS[step]);
     const failures = events.filter((e) => e.status === FAILURE_STATUS[step]);
@@ -40,8 +46,13 @@ export function summarizeProcess(events: readonly RunEvent[]): ProcessSummary {
   const state: ProcessState =
     next.kind === 'done'
       ? 'complete'
-      : lastEvent && Object.values(FAILURE_STATUS).includes(lastEvent.status)
+      : next.kind === 'uncertain' || (lastEvent && Object.values(FAILURE_STATUS).includes(lastEvent.status))
         ? 'failed'
         : 'in-progress';
-  return { state, next: next.kind === 'done' ? null : next.step, steps };
+  return {
+    state,
+    next: next.kind === 'done' ? null : next.kind === 'uncertain' ? 'submit' : next.step,
+    steps,
+    uncertain: next.kind === 'uncertain' ? next.why : null,
+  };
 }

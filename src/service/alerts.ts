@@ -9,9 +9,30 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import { claimAlert, recordAlertDelivery } from '../adapters/postgres/sql/alerts.js';
 import { retryDelay } from '../core/backoff.js';
-import { coerceError } from '../core/errors.js';
+import { coerceError, EodError } from '../core/errors.js';
 
-export type AlertKind = 'failure' | 'deadline' | 'missing';
+/** `uncertain`: a submission whose outcome could not be proved (SUBMISSION_UNCERTAIN); only an
+ * operator can settle it, so it is its own alert, not folded into an earlier `failure`. */
+export type AlertKind = 'failure' | 'deadline' | 'missing' | 'uncertain';
+
+/** The alert for a failed day: its kind and Slack-compatible text. */
+export function failureAlert(
+  report: string,
+  date: string,
+  step: string,
+  error: Error,
+): { kind: AlertKind; text: string } {
+  if (error instanceof EodError && error.code === 'SUBMISSION_UNCERTAIN') {
+    return {
+      kind: 'uncertain',
+      text: `:warning: eod-report: *${report}* for ${date}: submission uncertain, nothing will be uploaded again until an operator decides. ${error.message}`,
+    };
+  }
+  return {
+    kind: 'failure',
+    text: `:rotating_light: eod-report: *${report}* for ${date}: step ${step} failed: ${error.message}`,
+  };
+}
 
 export interface AlertSender {
   /** Sends the alert unless any instance already did; resolves whether this call sent it. */

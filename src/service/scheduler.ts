@@ -11,7 +11,7 @@ import type { ReportConfig } from '../config/schema.js';
 import { retryDelay } from '../core/backoff.js';
 import { coerceError } from '../core/errors.js';
 import type { ReportHistory } from '../ports.js';
-import type { AlertSender } from './alerts.js';
+import { type AlertSender, failureAlert } from './alerts.js';
 import { dueDates, msUntilNextTick, newestDeadline } from './due-dates.js';
 import { missingDatesOf } from './missing-dates.js';
 
@@ -125,10 +125,9 @@ export async function runScheduler(options: SchedulerOptions): Promise<void> {
                 deps.clock.now().getTime() + retryDelay(failures, options.retryFailed, options.random);
               await options.alerts.ping('fail');
               await options.alerts.notifyOnce({
-                kind: 'failure',
                 report: report.name,
                 date: failed.date,
-                text: `:rotating_light: eod-report: *${report.name}* for ${failed.date}: step ${failed.step} failed: ${failed.error.message}`,
+                ...failureAlert(report.name, failed.date, failed.step, failed.error),
               });
             } else {
               failures = 0;

@@ -38,11 +38,6 @@ describe('irreversible acts of the adapters', () => {
       fileMode: 0o640,
       connectTimeout: 10_000,
     }) as SftpConfig;
-  const exists = (file: string) =>
-    stat(file).then(
-      () => true,
-      () => false,
-    );
 
   it('isOurTemporary matches <name>.part and <name>.<digits>.part only', () => {
     expect(isOurTemporary('r.csv.part', 'r.csv')).toBe(true);

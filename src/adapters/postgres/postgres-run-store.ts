@@ -2,8 +2,10 @@ import type pg from 'pg';
 import { EodError } from '../../core/errors.js';
 import type { RunEvent } from '../../core/events.js';
 import { failureDetails } from '../../core/failure-details.js';
-import type { Fence, NewEvent, ProcessRef, RunStore } from '../../ports.js';
+import type { JournalEntry } from '../../core/journal.js';
+import type { Fence, NewEvent, NewJournalEntry, ProcessRef, RunStore } from '../../ports.js';
 import { insertFencedEvent, listEvents } from './sql/events.js';
+import { insertFencedJournal, listJournal } from './sql/journal.js';
 import { findOrCreateProcess, findProcess } from './sql/processes.js';
 import { SQLSTATE, sqlState } from './sqlstate.js';
 
@@ -28,6 +30,52 @@ export class PostgresRunStore implements RunStore {
   async appendEvent(processId: string, event: NewEvent, fence: Fence): Promise<RunEvent> {
     return appendFencedEvent(this.pool, this.instanceId, processId, event, fence);
   }
+
+  listJournal(processId: string): Promise<JournalEntry[]> {
+    return listJournal(this.pool, [processId]);
+  }
+
+  async appendJournal(processId: string, entry: NewJournalEntry, fence: Fence): Promise<JournalEntry> {
+    return appendFencedJournal(this.pool, this.instanceId, processId, entry, fence);
+  }
+
+  async appendAtomically(
+    processId: string,
+    entry: NewJournalEntry,
+    event: NewEvent | null,
+    fence: Fence,
+  ): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await appendFencedJournal(client, this.instanceId, processId, entry, fence);
+      if (event) await appendFencedEvent(client, this.instanceId, processId, event, fence);
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+}
+
+async function appendFencedJournal(
+  db: pg.ClientBase | pg.Pool,
+  instanceId: string,
+  processId: string,
+  entry: NewJournalEntry,
+  fence: Fence,
+): Promise<JournalEntry> {
+  const written = await insertFencedJournal(db, { processId, instanceId, ...entry }, fence);
+  if (!written) {
+    throw new EodError(
+      'LEASE_LOST',
+      `lock lost: journal entry ${entry.kind} for process ${processId} was not recorded (fence refused)`,
+      { processId, kind: entry.kind },
+    );
+  }
+  return written;
 }
 
 /** Shared by the run store and the row capture (which writes ROWS_CREATED inside its transaction). */

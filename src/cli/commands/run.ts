@@ -1,9 +1,11 @@
 import { terminalProgress } from '../../app/progress.js';
 import { type RunOutcome, runReport } from '../../app/run-report.js';
+import type { App } from '../../app/wiring.js';
 import type { ReportConfig } from '../../config/schema.js';
-import { EodError, EXIT } from '../../core/errors.js';
+import { EodError, EXIT, isEodError } from '../../core/errors.js';
 import { isCalendarDate, previousLocalDate } from '../../core/report-date.js';
 import { latestDueDate, reportDateEnd } from '../../core/schedule-dates.js';
+import { createAlertSender, failureAlert } from '../../service/alerts.js';
 import { appFor, type GlobalOptions, loadFor, loggerFor } from '../context.js';
 import { type Io, println } from '../io.js';
 
@@ -77,12 +79,39 @@ export async function runCommand(io: Io, options: RunOptions, signal: AbortSigna
       outcomes.push(outcome);
       printOutcome(io, outcome, reportDate);
     }
+    await alertUncertain(app, outcomes);
     if (outcomes.some((o) => o.kind === 'ran' && o.dates.some((d) => d.kind === 'failed')))
       return EXIT.FAILED;
     if (outcomes.some((o) => o.kind === 'lock-held')) return EXIT.LOCK_HELD;
     return EXIT.OK;
   } finally {
     await app.close();
+  }
+}
+
+/**
+ * A submission found uncertain needs a person, whoever ran it: the alert webhook (if configured)
+ * gets it from `run` too, once per (report, date) across instances and `serve`.
+ */
+async function alertUncertain(app: App, outcomes: readonly RunOutcome[]): Promise<void> {
+  const webhookUrl = app.config.monitoring.alertWebhookUrl;
+  if (!webhookUrl) return;
+  const alerts = createAlertSender({
+    pool: app.pool,
+    instanceId: app.instanceId,
+    logger: app.logger,
+    webhookUrl,
+  });
+  for (const outcome of outcomes) {
+    if (outcome.kind !== 'ran') continue;
+    for (const d of outcome.dates) {
+      if (d.kind !== 'failed' || !isEodError(d.error, 'SUBMISSION_UNCERTAIN')) continue;
+      await alerts.notifyOnce({
+        report: outcome.report,
+        date: d.date,
+        ...failureAlert(outcome.report, d.date, d.step, d.error),
+      });
+    }
   }
 }
 

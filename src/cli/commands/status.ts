@@ -1,10 +1,12 @@
 import { createPool } from '../../adapters/postgres/pool.js';
 import { listEvents } from '../../adapters/postgres/sql/events.js';
+import { listJournal } from '../../adapters/postgres/sql/journal.js';
 import { listProcesses } from '../../adapters/postgres/sql/processes.js';
 import { databaseUrlOf } from '../../app/wiring.js';
 import { formatDuration } from '../../core/duration.js';
 import { EXIT } from '../../core/errors.js';
 import type { RunEvent } from '../../core/events.js';
+import { type DecidedNames, describeNames, type JournalEntry } from '../../core/journal.js';
 import { summarizeProcess } from '../../core/timeline.js';
 import { type GlobalOptions, loadFor } from '../context.js';
 import { type Io, println } from '../io.js';
@@ -32,9 +34,14 @@ export async function statusCommand(io: Io, options: StatusOptions): Promise<num
       pool,
       processes.map((p) => p.processId),
     );
+    const journal = await listJournal(
+      pool,
+      processes.map((p) => p.processId),
+    );
     const timelines = processes.map((p) => {
       const own = events.filter((e) => e.processId === p.processId);
-      return { ...p, summary: summarizeProcess(own), events: own };
+      const notes = journal.filter((j) => j.processId === p.processId);
+      return { ...p, summary: summarizeProcess(own, notes), events: own, journal: notes };
     });
     if (options.json) {
       println(io.stdout, JSON.stringify(timelines, null, 2));
@@ -46,13 +53,34 @@ export async function statusCommand(io: Io, options: StatusOptions): Promise<num
         io.stdout,
         `${t.report} ${t.date}  process ${t.processId}  ${t.summary.state.toUpperCase()}${t.summary.next ? ` (next: ${t.summary.next})` : ''}`,
       );
+      if (t.summary.uncertain) {
+        println(
+          io.stdout,
+          `  SUBMISSION_UNCERTAIN: ${t.summary.uncertain}; settle with: eod-report resolve --report ${t.report} --date ${t.date} --submitted|--not-submitted --reason "..."`,
+        );
+      }
       for (const e of t.events) println(io.stdout, `  ${formatEvent(e)}`);
+      for (const j of t.journal) println(io.stdout, `  ${formatJournal(j)}`);
       println(io.stdout);
     }
     return EXIT.OK;
   } finally {
     await pool.end();
   }
+}
+
+function formatJournal(j: JournalEntry): string {
+  const when = j.createdAt.toISOString().replace('T', ' ');
+  const f = j.facts;
+  const what =
+    j.kind === 'names'
+      ? describeNames(f as unknown as DecidedNames)
+      : j.kind === 'resolved'
+        ? `${f.submitted ? 'submitted' : 'not submitted'} by ${f.osUser} (${f.instance}): ${f.reason}`
+        : j.kind === 'submission-uncertain'
+          ? String(f.why ?? '')
+          : [f.temporaryPath, f.finalPath ?? f.key].filter(Boolean).join(' -> ');
+  return [when, `journal ${j.kind}`.padEnd(26), j.instanceId, what].join('  ').trimEnd();
 }
 
 function formatEvent(e: RunEvent): string {

@@ -42,7 +42,7 @@ export async function listEvents(
  *   so an event is never written by a holder that has already been replaced.
  * - table: the backend holding our LOCK TABLE still holds it (it dies with its connection).
  */
-const FENCE_SQL: Record<Fence['kind'], (firstParam: number) => string> = {
+export const FENCE_SQL: Record<Fence['kind'], (firstParam: number) => string> = {
   lease: (n) =>
     `EXISTS (SELECT 1 FROM shedlock WHERE name = $${n} AND fencing_token = $${n + 1}::bigint AND lock_until > eod_report_lock_now() FOR SHARE)`,
   table: (n) => `EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'relation'
@@ -50,7 +50,7 @@ const FENCE_SQL: Record<Fence['kind'], (firstParam: number) => string> = {
             AND granted AND pid = $${n}::int)`,
 };
 
-const fenceParams = (fence: Fence): unknown[] =>
+export const fenceParams = (fence: Fence): unknown[] =>
   fence.kind === 'lease' ? [fence.lockName, fence.token] : [fence.holderPid];
 
 /**

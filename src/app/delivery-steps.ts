@@ -1,0 +1,251 @@
+/**
+ * The two steps that reach outside (PRODUCT.md §3 steps 4 and 5, §3.1): submit to the
+ * regulator's SFTP server and archive to S3, under names decided once per process, with the
+ * intent recorded (fenced) right before each irreversible act, and a resume that never uploads
+ * again when it cannot prove what an earlier attempt did.
+ */
+import type { ReportConfig } from '../config/schema.js';
+import { EodError, isEodError } from '../core/errors.js';
+import type { Step } from '../core/events.js';
+import {
+  type DecidedNames,
+  describeNames,
+  type JournalKind,
+  type JournalState,
+  journalState,
+  judgeResume,
+  nameChanges,
+} from '../core/journal.js';
+import { renderFileName, renderKeyPrefix } from '../core/templates.js';
+import type { DeliveryReceipt, HeldLock, ProcessRef, ReportContent } from '../ports.js';
+import { trackContent } from './progress.js';
+import type { RunDependencies } from './run-report.js';
+
+export type StepRunner = (
+  deps: RunDependencies,
+  report: ReportConfig,
+  process: ProcessRef,
+  held: HeldLock,
+  signal: AbortSignal,
+  base: { attempt: number; startedAt: string },
+) => Promise<Record<string, unknown>>;
+
+/** The names the config renders now for (report, date). Throws CONFIG_INVALID for a bad template. */
+export function renderNames(report: ReportConfig, date: string): DecidedNames {
+  const values = { date, report: report.name };
+  const fileName = renderFileName(report.fileName, values);
+  const directory = report.sftp.directory;
+  return {
+    sftp: {
+      host: report.sftp.host,
+      port: report.sftp.port,
+      directory,
+      fileName,
+      remotePath: `${directory.replace(/\/+$/, '')}/${fileName}`,
+    },
+    s3: { bucket: report.s3.bucket, key: renderKeyPrefix(report.s3.prefix, values) + fileName },
+  };
+}
+
+/**
+ * The names in force for the process: recorded ones if any (and the config must still render the
+ * same), else the config's, recorded now (fenced) before anything is uploaded.
+ * Throws EodError NAMES_CHANGED (permanent) naming both and the way forward.
+ */
+async function decideNames(
+  deps: RunDependencies,
+  report: ReportConfig,
+  process: ProcessRef,
+  held: HeldLock,
+  state: JournalState,
+  scope: 'submit' | 'archive',
+): Promise<DecidedNames> {
+  const rendered = renderNames(report, process.date);
+  const record = async () => {
+    await deps.store.appendJournal(
+      process.processId,
+      { kind: 'names', facts: rendered as unknown as Record<string, unknown> },
+      held.fence,
+    );
+    return rendered;
+  };
+  if (!state.names) return record();
+  const changes = nameChanges(state.names, rendered, scope);
+  if (changes.length === 0) return state.names;
+  // The archive is ours, not the regulator's: until a put may have happened under the recorded
+  // key (an archive intent), a corrected bucket or prefix (e.g. one that did not exist) is taken.
+  if (scope === 'archive' && !state.archiveAttempted) return record();
+  const what = changes
+    .map((c) => `${c.name} ${JSON.stringify(c.recorded)} -> ${JSON.stringify(c.now)}`)
+    .join(', ');
+  const forward =
+    scope === 'submit'
+      ? `restore the config (reports[].fileName, sftp.host/port/directory, s3.bucket/prefix) to go on under the recorded names, or, after asking the regulator what it received, run: eod-report resolve --report ${report.name} --date ${process.date} --submitted|--not-submitted --reason "..." (--not-submitted lets the next run upload once under the new names)`
+      : `restore the config (s3.bucket/prefix, reports[].fileName) to archive under the recorded key`;
+  throw new EodError(
+    'NAMES_CHANGED',
+    `${report.name} ${process.date}: the names were decided at the first submit attempt and the config now renders others (${what}). Recorded: ${describeNames(state.names)}; config now: ${describeNames(rendered)}. Not sending the day under a second name; ${forward}`,
+    { recorded: state.names, rendered, changes },
+  );
+}
+
+function tracked(
+  deps: RunDependencies,
+  report: ReportConfig,
+  process: ProcessRef,
+  step: Step,
+  content: ReportContent,
+) {
+  const { progress } = deps;
+  if (!progress) return content;
+  return trackContent(content, (bytes) =>
+    progress({ report: report.name, date: process.date, step, bytes, totalBytes: content.bytes }),
+  );
+}
+
+export const elapsedSince = (startedAt: string, deps: RunDependencies) =>
+  deps.clock.now().getTime() - Date.parse(startedAt);
+
+/** The permanent error of a submission whose outcome cannot be proved, with the way forward. */
+export function uncertainError(report: string, date: string, why: string, remotePath: string): EodError {
+  return new EodError(
+    'SUBMISSION_UNCERTAIN',
+    `${report} ${date}: SUBMISSION_UNCERTAIN: ${why}. Not uploading again on our own. Ask the regulator whether ${remotePath} was received, then run: eod-report resolve --report ${report} --date ${date} --submitted --reason "..." (archiving then continues) or --not-submitted --reason "..." (the next run uploads once)`,
+    { report, date, why, remotePath },
+  );
+}
+
+export const submitStep: StepRunner = async (deps, report, process, held, signal, base) => {
+  const state = journalState(await deps.store.listJournal(process.processId));
+  const names = await decideNames(deps, report, process, held, state, 'submit');
+  const content = tracked(deps, report, process, 'submit', await deps.rows.content(process.processId));
+  const journal = (kind: JournalKind, facts: Record<string, unknown>) =>
+    deps.store.appendJournal(process.processId, { kind, facts }, held.fence);
+  await held.assertHeld();
+  const delivery = deps.deliveryFor(report);
+  try {
+    let receipt: (DeliveryReceipt & { provedIntent?: string }) | undefined;
+    const intent = state.pendingIntent;
+    if (intent) {
+      // An earlier attempt was about to rename: find out what happened before anything else.
+      const finding = await delivery.probe(names.sftp.fileName, content, intent.temporaryPath, signal);
+      const verdict = judgeResume(finding);
+      if (verdict.kind === 'uncertain') {
+        await journal('submission-uncertain', {
+          intentJournalId: intent.journalId,
+          why: verdict.why,
+          finding,
+        });
+        throw uncertainError(report.name, process.date, verdict.why, names.sftp.remotePath);
+      }
+      if (verdict.kind === 'submitted') {
+        receipt = {
+          remotePath: finding.finalPath,
+          bytes: content.bytes,
+          sha256: content.sha256,
+          alreadyPresent: true,
+          provedIntent: intent.journalId,
+        };
+      } else {
+        await journal('not-renamed', {
+          intentJournalId: intent.journalId,
+          temporaryPath: intent.temporaryPath,
+        });
+      }
+    }
+    receipt ??= await delivery
+      .deliver(names.sftp.fileName, content, {
+        signal,
+        token: held.token,
+        beforeRename: async (paths) => {
+          await held.renewBeforeAct();
+          await journal('submit-intent', {
+            ...paths,
+            token: held.token,
+            bytes: content.bytes,
+            sha256: content.sha256,
+          });
+        },
+      })
+      .catch(async (error: unknown) => {
+        if (isEodError(error, 'SUBMISSION_UNCERTAIN')) {
+          await journal('submission-uncertain', { why: error.message, ...error.facts });
+        }
+        throw error;
+      });
+    await deps.failpoint('submit.before-event');
+    const facts = {
+      ...base,
+      durationMs: elapsedSince(base.startedAt, deps),
+      host: `${names.sftp.host}:${names.sftp.port}`,
+      ...receipt,
+    };
+    await deps.store.appendEvent(process.processId, { status: 'REPORT_SUBMITTED', facts }, held.fence);
+    return facts;
+  } finally {
+    await delivery.close();
+  }
+};
+
+export const archiveStep: StepRunner = async (deps, report, process, held, signal, base) => {
+  const state = journalState(await deps.store.listJournal(process.processId));
+  const names = await decideNames(deps, report, process, held, state, 'archive');
+  const content = tracked(deps, report, process, 'archive', await deps.rows.content(process.processId));
+  await held.assertHeld();
+  const receipt = await store(deps, report, process, held, names, content, signal);
+  await deps.failpoint('archive.before-event');
+  const facts = {
+    ...base,
+    durationMs: elapsedSince(base.startedAt, deps),
+    bytes: content.bytes,
+    ...receipt,
+  };
+  await deps.store.appendEvent(process.processId, { status: 'REPORT_ARCHIVED', facts }, held.fence);
+  return facts;
+};
+
+/** The S3 put, with the intent recorded right before it and a definite refusal recorded after. */
+async function store(
+  deps: RunDependencies,
+  report: ReportConfig,
+  process: ProcessRef,
+  held: HeldLock,
+  names: DecidedNames,
+  content: ReportContent,
+  signal: AbortSignal,
+) {
+  const journal = (kind: JournalKind, facts: Record<string, unknown>) =>
+    deps.store.appendJournal(process.processId, { kind, facts }, held.fence);
+  let intended = false;
+  try {
+    return await deps.archiveFor(report).store(names.s3.key, content, {
+      signal,
+      beforeCommit: async (act) => {
+        await held.renewBeforeAct();
+        await journal('archive-intent', {
+          ...act,
+          token: held.token,
+          bytes: content.bytes,
+          sha256: content.sha256,
+        });
+        intended = true;
+      },
+    });
+  } catch (error) {
+    // S3 answered the put itself with a client error (no such bucket, access denied): no object
+    // was created, so the key in force is not yet used.
+    const status = isEodError(error) ? error.facts.httpStatus : undefined;
+    if (
+      intended &&
+      isEodError(error) &&
+      error.facts.operation === 'PutObject' &&
+      typeof status === 'number' &&
+      status >= 400 &&
+      status < 500 &&
+      status !== 412
+    ) {
+      await journal('archive-refused', { key: names.s3.key, httpStatus: status, s3Code: error.facts.s3Code });
+    }
+    throw error;
+  }
+}
