@@ -51,8 +51,6 @@ export async function missingRunPrivileges(
        ('table', 'end_of_day_reporting_journal', 'SELECT'), ('table', 'end_of_day_reporting_journal', 'INSERT'),
        ('sequence', 'end_of_day_reporting_journal_journal_id_seq', 'USAGE'),
        ('table', 'end_of_day_reporting_last_success', 'SELECT'),
-       ('table', 'end_of_day_reporting_last_success', 'INSERT'),
-       ('table', 'end_of_day_reporting_last_success', 'UPDATE'),
        ('table', 'end_of_day_reporting_event', 'SELECT'), ('table', 'end_of_day_reporting_event', 'INSERT'),
        ('sequence', 'end_of_day_reporting_event_event_id_seq', 'USAGE'),
        ('table', 'shedlock', 'SELECT'), ('table', 'shedlock', 'INSERT'), ('table', 'shedlock', 'UPDATE'),
