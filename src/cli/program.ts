@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
+import { explainDatabaseError } from '../adapters/postgres/pg-errors.js';
 import { coerceError, EodError, EXIT, exitCodeFor } from '../core/errors.js';
 import { type Io, println } from './io.js';
+import { calendarDate, single, wholeNumber } from './options.js';
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -39,8 +41,8 @@ export async function main(argv: readonly string[], io: Io, signal: AbortSignal)
     .description(
       'run or resume reports for a date (default: every report, the day that just ended in its time zone)',
     )
-    .option('-r, --report <name>', 'only this report')
-    .option('-d, --date <YYYY-MM-DD>', 'report date')
+    .addOption(single('-r, --report <name>', 'only this report'))
+    .addOption(single('-d, --date <YYYY-MM-DD>', 'report date', calendarDate))
     .addHelpText(
       'after',
       '\nExit codes: 0 done or already done, 1 a step failed, 2 bad usage or config, 75 lock held elsewhere.',
@@ -55,9 +57,13 @@ export async function main(argv: readonly string[], io: Io, signal: AbortSignal)
     .description(
       'show processes and their event timeline with proof (rows, bytes, sha256, remote path, object)',
     )
-    .option('-r, --report <name>', 'only this report')
-    .option('-d, --date <YYYY-MM-DD>', 'only this date')
-    .option('-n, --limit <count>', 'most recent processes to show', '20')
+    .addOption(single('-r, --report <name>', 'only this report'))
+    .addOption(single('-d, --date <YYYY-MM-DD>', 'only this date', calendarDate))
+    .addOption(
+      single('-n, --limit <count>', 'most recent processes to show, 1 to 1000', wholeNumber(1, 1000)).default(
+        20,
+      ),
+    )
     .option('--json', 'machine-readable output')
     .action(
       action(async (o: object) =>
@@ -69,9 +75,9 @@ export async function main(argv: readonly string[], io: Io, signal: AbortSignal)
     .description(
       're-read the archived object and the regulator’s file of past days and compare them with the recorded proof',
     )
-    .option('-r, --report <name>', 'only this report (default: every report)')
-    .option('-d, --date <YYYY-MM-DD>', 'this report date')
-    .option('--since <YYYY-MM-DD>', 'every recorded date from this one on')
+    .addOption(single('-r, --report <name>', 'only this report (default: every report)'))
+    .addOption(single('-d, --date <YYYY-MM-DD>', 'this report date', calendarDate))
+    .addOption(single('--since <YYYY-MM-DD>', 'every recorded date from this one on', calendarDate))
     .option('--archive-only', 'do not connect to the regulator; check the S3 copy only')
     .option('--json', 'machine-readable output')
     .addHelpText(
@@ -136,7 +142,7 @@ export async function main(argv: readonly string[], io: Io, signal: AbortSignal)
     .description(
       'from a clone: the whole pipeline on embedded PostgreSQL, SFTP and S3 servers, nothing to configure',
     )
-    .option('--rows <count>', 'rows to seed', '5000')
+    .addOption(single('--rows <count>', 'rows to seed a day', wholeNumber(0, 10_000_000)).default(5000))
     .option('--keep', 'keep the demo directory and print how to remove it (the default)')
     .option('--no-keep', 'remove the demo directory at the end')
     .addHelpText(
@@ -146,7 +152,7 @@ export async function main(argv: readonly string[], io: Io, signal: AbortSignal)
         'or the demo servers are not installed.',
     )
     .action(
-      action(async (o: { rows: string; keep?: boolean }) =>
+      action(async (o: { rows: number; keep?: boolean }) =>
         (await import('./commands/demo.js')).demoCommand(io, o, signal),
       ),
     );
@@ -158,10 +164,27 @@ export async function main(argv: readonly string[], io: Io, signal: AbortSignal)
     if (thrown instanceof CommanderError) {
       return thrown.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
     }
-    const error = coerceError(thrown);
-    const prefix =
-      error instanceof EodError && error.code === 'CONFIG_INVALID' ? 'invalid configuration:\n' : 'error: ';
-    println(io.stderr, `${prefix}${error.message}`);
+    const error = explainDatabaseError(thrown) ?? coerceError(thrown);
+    println(io.stderr, describeError(error));
     return exitCodeFor(error);
   }
+}
+
+/**
+ * The text of an error for stderr, its first line always `error: …` naming what is wrong. A config
+ * file with one problem puts it on that line; several get a count there and one line each below.
+ */
+function describeError(error: Error): string {
+  const issues =
+    error instanceof EodError && error.code === 'CONFIG_INVALID' ? error.facts.issues : undefined;
+  const file = error instanceof EodError ? error.facts.path : undefined;
+  if (!Array.isArray(issues) || typeof file !== 'string' || issues.length === 0)
+    return `error: ${error.message}`;
+  if (issues.length === 1) {
+    const only = String(issues[0]);
+    return only.startsWith(file) ? `error: ${only}` : `error: ${only} (config ${file})`;
+  }
+  return [`error: config ${file}: ${issues.length} problems:`, ...issues.map((line) => `  ${line}`)].join(
+    '\n',
+  );
 }

@@ -9,6 +9,7 @@ import { parseDuration } from '../core/duration.js';
 import { isCalendarDate } from '../core/report-date.js';
 import { scanSql } from '../core/sql-scan.js';
 import { templateProblems } from '../core/templates.js';
+import { databaseUrlProblem } from './database-url.js';
 
 /** Refinements below run even when a sibling field failed, so one pass reports every problem. */
 const whenObject = ({ value }: { value: unknown }) => typeof value === 'object' && value !== null;
@@ -30,6 +31,10 @@ const duration = (description: string) =>
       }
       return ms;
     });
+
+/** zod's url() alone takes "localhost:9000" for a URL with the scheme "localhost:". */
+const httpUrl = (example: string) =>
+  z.url({ protocol: /^https?$/, error: `expected an http:// or https:// URL such as ${example}` });
 
 const isoDate = z
   .string()
@@ -198,7 +203,9 @@ const s3 = z.strictObject({
     .default('')
     .describe('Key prefix template ({yyyy} {MM} {dd} {report}); may contain "/".'),
   region: z.string().default('us-east-1').describe('AWS region.'),
-  endpoint: z.url().optional().describe('Endpoint of an S3-compatible server (omit for AWS).'),
+  endpoint: httpUrl('http://127.0.0.1:9000')
+    .optional()
+    .describe('Endpoint of an S3-compatible server (omit for AWS).'),
   forcePathStyle: z.boolean().default(false).describe('Path-style addressing (most S3-compatible servers).'),
   objectLock: z
     .strictObject({
@@ -315,7 +322,15 @@ export const configSchema = z
   .strictObject({
     database: z
       .strictObject({
-        url: z.string().min(1).optional().describe('PostgreSQL URL; default: env DATABASE_URL.'),
+        url: z
+          .string()
+          .min(1)
+          .superRefine((url, ctx) => {
+            const problem = databaseUrlProblem(url);
+            if (problem) ctx.addIssue({ code: 'custom', message: problem });
+          })
+          .optional()
+          .describe('PostgreSQL URL; default: env DATABASE_URL.'),
         urlFile: z
           .string()
           .optional()
@@ -401,12 +416,10 @@ export const configSchema = z
           .default(9464)
           .describe('HTTP port of `serve` (metrics, status page).'),
         host: z.string().default('127.0.0.1').describe('HTTP listen address of `serve`.'),
-        alertWebhookUrl: z
-          .url()
+        alertWebhookUrl: httpUrl('https://hooks.slack.com/services/…')
           .optional()
           .describe('Slack-compatible webhook for failures and missed deadlines.'),
-        deadManSwitchUrl: z
-          .url()
+        deadManSwitchUrl: httpUrl('https://hc-ping.com/<uuid>')
           .optional()
           .describe('healthchecks-style base URL: pinged at /start, on success, at /fail.'),
       })

@@ -53,10 +53,14 @@ async function credentials(config: SftpConfig, endpoint: string): Promise<Partia
     try {
       auth.privateKey = await readFile(config.privateKeyFile);
     } catch (error) {
-      const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+      const code = (error as NodeJS.ErrnoException).code;
+      const reason =
+        { ENOENT: 'no such file', EACCES: 'permission denied', EISDIR: 'is a directory' }[code ?? ''] ??
+        code ??
+        'unreadable';
       throw new EodError(
         'CONFIG_INVALID',
-        `SFTP private key file ${config.privateKeyFile} for ${endpoint} cannot be read (${reason})`,
+        `SFTP private key file ${config.privateKeyFile} (sftp.privateKeyFile) for ${endpoint} cannot be read (${reason})`,
         { file: config.privateKeyFile },
       );
     }
@@ -123,7 +127,7 @@ function keyError(error: unknown, config: SftpConfig, endpoint: string): EodErro
   const reason = error instanceof Error ? error.message : String(error);
   return new EodError(
     'CONFIG_INVALID',
-    `SFTP private key ${config.privateKeyFile ?? '(none)'} for ${endpoint} cannot be used: ${reason}`,
+    `SFTP private key ${config.privateKeyFile ?? '(none)'} (sftp.privateKeyFile) for ${endpoint} cannot be used: ${reason}`,
     { file: config.privateKeyFile },
   );
 }

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { assertSchemaCurrent } from '../../adapters/postgres/migrate.js';
+import { explainDatabaseError } from '../../adapters/postgres/pg-errors.js';
 import { createPool } from '../../adapters/postgres/pool.js';
 import { explainQueryError, queryParameters } from '../../adapters/postgres/sql/captured-rows.js';
 import { missingRunPrivileges, rowsSchemaFor } from '../../adapters/postgres/sql/rows-schema.js';
@@ -30,7 +31,9 @@ export function describeDatabase(url: string): string {
 async function withClient<T>(url: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const pool = createPool(url, { max: 1, applicationName: 'eod-report check' });
   try {
-    const client = await pool.connect();
+    const client = await pool.connect().catch((error: unknown) => {
+      throw explainDatabaseError(error) ?? error;
+    });
     try {
       return await work(client);
     } finally {
@@ -77,7 +80,15 @@ async function checkQuery(client: pg.PoolClient, report: ReportConfig): Promise<
 function checksFor(config: Config): Check[] {
   const url = databaseUrlOf(config);
   const checks: Check[] = [
-    { name: 'database', run: () => withClient(url, (client) => checkDatabase(client, config, url)) },
+    {
+      name: 'database',
+      run: () =>
+        withClient(url, (client) => checkDatabase(client, config, url)).catch((error: unknown) => {
+          // The line already says "database: ".
+          if (error instanceof Error) error.message = error.message.replace(/^database: /, '');
+          throw error;
+        }),
+    },
   ];
   for (const report of config.reports) {
     checks.push({

@@ -41,20 +41,16 @@ export function missingDemoPackages(): string[] {
 }
 
 /**
- * Runs the demo; exit 0 when the file was submitted and archived byte-identical, 1 when a step
- * failed, 2 for a bad `--rows` or when the demo's servers are not installed (an installed
+ * Runs the demo (`rows` a day, checked by the option parser); exit 0 when the file was submitted
+ * and archived byte-identical, 1 when a step failed, 2 when the demo's servers are not installed (an installed
  * package rather than a clone). The demo directory is kept unless `keep` is false.
  */
 export async function demoCommand(
   io: Io,
-  options: { rows: string; keep?: boolean },
+  options: { rows: number; keep?: boolean },
   signal: AbortSignal,
 ): Promise<number> {
-  const perDay = Number(options.rows);
-  if (!/^\d+$/.test(options.rows) || !Number.isSafeInteger(perDay)) {
-    println(io.stderr, `error: --rows: "${options.rows}" is not a row count; expected a whole number ≥ 0`);
-    return EXIT.USAGE;
-  }
+  const perDay = options.rows;
   const missing = missingDemoPackages();
   if (missing.length > 0) {
     println(

@@ -1,3 +1,4 @@
+import { assertSchemaCurrent } from '../../adapters/postgres/migrate.js';
 import { createPool } from '../../adapters/postgres/pool.js';
 import { listEvents } from '../../adapters/postgres/sql/events.js';
 import { listJournal } from '../../adapters/postgres/sql/journal.js';
@@ -16,7 +17,8 @@ export interface StatusOptions extends GlobalOptions {
   report?: string;
   date?: string;
   json?: boolean;
-  limit?: string;
+  /** 1 to 1000, checked by the option parser. */
+  limit?: number;
 }
 
 export async function statusCommand(io: Io, options: StatusOptions): Promise<number> {
@@ -25,10 +27,17 @@ export async function statusCommand(io: Io, options: StatusOptions): Promise<num
   if (options.report !== undefined) selectReports(loaded.config.reports, options.report);
   const pool = createPool(databaseUrlOf(loaded.config), { max: 1, applicationName: 'eod-report status' });
   try {
+    // Before any query: a database without our tables gets "run migrate", not a raw SQL error.
+    const client = await pool.connect();
+    try {
+      await assertSchemaCurrent(client);
+    } finally {
+      client.release();
+    }
     const processes = await listProcesses(pool, {
       report: options.report,
       date,
-      limit: Number(options.limit ?? 20),
+      limit: options.limit ?? 20,
     });
     const events = await listEvents(
       pool,
