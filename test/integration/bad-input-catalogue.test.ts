@@ -95,10 +95,9 @@ const CASES: Case[] = [
   {
     name: 'environment variable referenced but not set',
     // biome-ignore lint/suspicious/noTemplateCurlyInString: ${VAR} is config file syntax
-    args: async ({ report }) =>
-      withConfig(await report({ query: 'SELECT ${EOD_NOT_SET_ANYWHERE}' }), 'check'),
+    args: async ({ sftp }) => withConfig(await sftp({ username: '${EOD_NOT_SET_ANYWHERE}' }), 'check'),
     code: 2,
-    first: at('reports\\[0\\]\\.query', 'environment variable EOD_NOT_SET_ANYWHERE is not set'),
+    first: at('reports\\[0\\]\\.sftp\\.username', 'environment variable EOD_NOT_SET_ANYWHERE is not set'),
   },
   {
     name: 'no reports',
@@ -189,7 +188,7 @@ const CASES: Case[] = [
     code: 2,
     first: at(
       'reports\\[0\\]\\.fileName',
-      'file name "2026/eod\\.csv" must not contain "/".*template "\\{yyyy\\}/eod\\.csv"',
+      '"\\{yyyy\\}/eod\\.csv" renders as "2026/eod\\.csv": must not contain "/"',
     ),
   },
   {
@@ -198,7 +197,7 @@ const CASES: Case[] = [
     code: 2,
     first: at(
       'reports\\[0\\]\\.fileName',
-      'file name "eod_\\{yy\\}01\\.csv" has an unknown placeholder; known: \\{yyyy\\} \\{MM\\} \\{dd\\} \\{report\\}',
+      '"eod_\\{yy\\}\\{MM\\}\\.csv" has an unknown placeholder \\{yy\\}; allowed: \\{yyyy\\} \\{MM\\} \\{dd\\} \\{report\\}',
     ),
   },
   {
@@ -208,7 +207,7 @@ const CASES: Case[] = [
     code: 2,
     first: at(
       'reports\\[0\\]\\.s3\\.prefix',
-      's3 prefix "eod/\\.\\./x/" must not contain empty, "\\." or "\\.\\." segments',
+      '"eod/\\.\\./x/" renders as "eod/\\.\\./x/": must not contain empty, "\\." or "\\.\\." segments',
     ),
   },
   // ---- lock, retry, monitoring, log
