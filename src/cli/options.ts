@@ -1,27 +1,32 @@
 /**
  * Option value parsers for commander: a bad value fails while the command line is parsed, before
- * any config or database is touched, with commander's first line
- * `error: option '<flags>' argument '<value>' is invalid. <what is expected>` and exit 2.
+ * any config or database is touched, as a USAGE error (exit 2) whose message starts with the
+ * option's long name: `--limit: "lots" is not a whole number from 1 to 1000`.
  */
-import { InvalidArgumentError, Option } from 'commander';
+import { Option } from 'commander';
+import { EodError } from '../core/errors.js';
 import { isCalendarDate } from '../core/report-date.js';
 
-type Parse<T> = (value: string) => T;
+/** Parses one value of the option named `name` (its long form, e.g. `--date`). */
+type Parse<T> = (value: string, name: string) => T;
 
 /** A calendar date as YYYY-MM-DD (2026-02-30 is refused, not rolled over). */
-export const calendarDate: Parse<string> = (value) => {
+export const calendarDate: Parse<string> = (value, name) => {
   if (!isCalendarDate(value)) {
-    throw new InvalidArgumentError('expected a calendar date as YYYY-MM-DD (e.g. 2026-02-28)');
+    throw new EodError(
+      'USAGE',
+      `${name}: "${value}" is not a calendar date; expected YYYY-MM-DD (e.g. 2026-02-28)`,
+    );
   }
   return value;
 };
 
 /** A whole number from `min` to `max`, written in decimal digits only. */
 export function wholeNumber(min: number, max: number): Parse<number> {
-  return (value) => {
+  return (value, name) => {
     const n = Number(value);
     if (!/^\d+$/.test(value) || n < min || n > max) {
-      throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
+      throw new EodError('USAGE', `${name}: "${value}" is not a whole number from ${min} to ${max}`);
     }
     return n;
   };
@@ -36,12 +41,14 @@ export function single<T = string>(
   description: string,
   parse: Parse<T> = (value) => value as T,
 ): Option {
+  const option = new Option(flags, description);
+  const name = option.long ?? option.short ?? flags;
   let first: string | undefined;
-  return new Option(flags, description).argParser((value: string) => {
+  return option.argParser((value: string) => {
     if (first !== undefined) {
-      throw new InvalidArgumentError(`given twice ("${first}", then "${value}"); give it once`);
+      throw new EodError('USAGE', `${name}: given twice ("${first}", then "${value}"); give it once`);
     }
     first = value;
-    return parse(value);
+    return parse(value, name);
   });
 }

@@ -1,14 +1,15 @@
 import type pg from 'pg';
-import { processesBetween } from '../adapters/postgres/sql/monitoring.js';
+import { firstProcessDate, processesBetween } from '../adapters/postgres/sql/monitoring.js';
 import type { ReportConfig } from '../config/schema.js';
 import { previousLocalDate } from '../core/report-date.js';
 import { latestDueDate, scheduledDatesBefore } from '../core/schedule-dates.js';
 import type { ReportHistory } from '../ports.js';
-import { type ReportView, reportView } from './dashboard-model.js';
+import { type ReportView, reportView, responsibleFrom } from './dashboard-model.js';
 import { missingDatesOf } from './missing-dates.js';
 
 /** The views of every report for its last `days` scheduled dates (newest first) at database time
- * `now`, with the dates that left the catch-up window incomplete when `history` is given. */
+ * `now`, none before the report is responsible for them (dashboard-model `responsibleFrom`), with
+ * the dates that left the catch-up window incomplete when `history` is given. */
 export async function loadReportViews(
   pool: pg.Pool,
   reports: readonly ReportConfig[],
@@ -23,7 +24,8 @@ export async function loadReportViews(
       const oldest = dates.at(-1) ?? newest;
       const processes = await processesBetween(pool, report.name, oldest, newest);
       const missing = history ? await missingDatesOf(history, report, now) : [];
-      return reportView(report, processes, { newest, days, now, dates, missing });
+      const from = responsibleFrom(report, await firstProcessDate(pool, report.name), newest);
+      return reportView(report, processes, { newest, days, now, dates, missing, responsibleFrom: from });
     }),
   );
 }

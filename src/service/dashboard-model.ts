@@ -79,9 +79,25 @@ export interface ProcessEvents {
 }
 
 /**
+ * The first date a report is responsible for (PRODUCT.md §3.1): its `startDate`, or else its newest
+ * due date, since a report without processes runs only that one; a date that already has a
+ * process (a run by hand, or history from before `startDate` was set) moves it back.
+ */
+export function responsibleFrom(
+  report: ReportConfig,
+  firstProcessDate: string | null,
+  newest: string,
+): string {
+  const configured = report.startDate ?? newest;
+  return firstProcessDate !== null && firstProcessDate < configured ? firstProcessDate : configured;
+}
+
+/**
  * Builds the view of one report for `dates` (newest first; default `newest` back to
- * `newest - days + 1`), at most `days` of them. A date without a process is 'missing' (and late
- * when its deadline has passed). `missing` lists the dates out of the catch-up window.
+ * `newest - days + 1`), at most `days` of them, none before `responsibleFrom` (default: the
+ * report's `startDate`): days before a report existed are not its missing days. A date without a
+ * process is 'missing' (and late when its deadline has passed). `missing` lists the dates out of
+ * the catch-up window.
  */
 export function reportView(
   report: ReportConfig,
@@ -92,14 +108,16 @@ export function reportView(
     now: Date;
     dates?: readonly string[];
     missing?: readonly string[];
+    responsibleFrom?: string;
   },
 ): ReportView {
   const byDate = new Map(processes.map((p) => [p.date, p]));
   const days: DayView[] = [];
   // The schedule's own dates when the loader knows them (a weekday report shows no weekends).
   const dates = options.dates ?? Array.from({ length: options.days }, (_, i) => addDays(options.newest, -i));
+  const from = options.responsibleFrom ?? report.startDate;
   for (const date of dates.slice(0, options.days)) {
-    if (report.startDate && date < report.startDate) break;
+    if (from !== undefined && date < from) break;
     days.push(dayView(report, date, byDate.get(date), options.now));
   }
   return {

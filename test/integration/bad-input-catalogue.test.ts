@@ -378,41 +378,37 @@ const CASES: Case[] = [
     name: 'status --limit lots',
     args: async ({ cfg }) => withConfig(await cfg(), 'status', '--limit', 'lots'),
     code: 2,
-    first:
-      /^error: option '-n, --limit <count>' argument 'lots' is invalid\. expected a whole number from 1 to 1000$/,
+    first: /^error: --limit: "lots" is not a whole number from 1 to 1000$/,
   },
   {
     name: 'status --limit 0',
     args: async ({ cfg }) => withConfig(await cfg(), 'status', '--limit', '0'),
     code: 2,
-    first:
-      /^error: option '-n, --limit <count>' argument '0' is invalid\. expected a whole number from 1 to 1000$/,
+    first: /^error: --limit: "0" is not a whole number from 1 to 1000$/,
   },
   {
     name: 'status --limit 2.5',
     args: async ({ cfg }) => withConfig(await cfg(), 'status', '-n', '2.5'),
     code: 2,
-    first: /^error: option '-n, --limit <count>' argument '2\.5' is invalid\. expected a whole number/,
+    first: /^error: --limit: "2\.5" is not a whole number from 1 to 1000$/,
   },
   {
     name: 'run --date not in the calendar',
     args: async ({ cfg }) => withConfig(await cfg(), 'run', '--date', '2026-02-30'),
     code: 2,
-    first:
-      /^error: option '-d, --date <YYYY-MM-DD>' argument '2026-02-30' is invalid\. expected a calendar date as YYYY-MM-DD/,
+    first: /^error: --date: "2026-02-30" is not a calendar date; expected YYYY-MM-DD \(e\.g\. 2026-02-28\)$/,
   },
   {
     name: 'run --date in words',
     args: async ({ cfg }) => withConfig(await cfg(), 'run', '--date', 'yesterday'),
     code: 2,
-    first:
-      /^error: option '-d, --date <YYYY-MM-DD>' argument 'yesterday' is invalid\. expected a calendar date/,
+    first: /^error: --date: "yesterday" is not a calendar date; expected YYYY-MM-DD/,
   },
   {
     name: 'status --date month 13',
     args: async ({ cfg }) => withConfig(await cfg(), 'status', '--date', '2026-13-01'),
     code: 2,
-    first: /^error: option '-d, --date <YYYY-MM-DD>' argument '2026-13-01' is invalid\./,
+    first: /^error: --date: "2026-13-01" is not a calendar date; expected YYYY-MM-DD/,
   },
   {
     name: 'run --report that is not configured',
@@ -424,20 +420,19 @@ const CASES: Case[] = [
     name: 'run --report given twice (the first was silently ignored)',
     args: async ({ cfg }) => withConfig(await cfg(), 'run', '--report', 'nope', '--report', 'eod-tx'),
     code: 2,
-    first:
-      /^error: option '-r, --report <name>' argument 'eod-tx' is invalid\. given twice \("nope", then "eod-tx"\); give it once$/,
+    first: /^error: --report: given twice \("nope", then "eod-tx"\); give it once$/,
   },
   {
     name: 'run --date given twice',
     args: async ({ cfg }) => withConfig(await cfg(), 'run', '-d', '2026-01-01', '--date', '2026-01-02'),
     code: 2,
-    first: /^error: option '-d, --date <YYYY-MM-DD>' argument '2026-01-02' is invalid\. given twice/,
+    first: /^error: --date: given twice \("2026-01-01", then "2026-01-02"\); give it once$/,
   },
   {
     name: 'verify --since in words',
     args: async ({ cfg }) => withConfig(await cfg(), 'verify', '--since', 'last-week'),
     code: 2,
-    first: /^error: option '--since <YYYY-MM-DD>' argument 'last-week' is invalid\. expected a calendar date/,
+    first: /^error: --since: "last-week" is not a calendar date; expected YYYY-MM-DD/,
   },
   {
     name: 'verify with neither --date nor --since',
@@ -449,7 +444,7 @@ const CASES: Case[] = [
     name: 'demo --rows in words',
     args: async () => ['demo', '--rows', 'many'],
     code: 2,
-    first: /^error: option '--rows <count>' argument 'many' is invalid\. expected a whole number from 0 to/,
+    first: /^error: --rows: "many" is not a whole number from 0 to 10000000$/,
   },
   {
     name: 'unknown option',

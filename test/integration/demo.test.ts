@@ -7,7 +7,7 @@ import { runCli } from '../helpers/fixture.js';
 describe('eod-report demo', () => {
   it('runs the whole pipeline on embedded servers with nothing configured, stops them, keeps its files, ends with the next step', async () => {
     const env = { PATH: process.env.PATH, HOME: process.env.HOME, CI: process.env.CI };
-    const result = await runCli(['demo', '--rows', '300'], env, { timeoutMs: 120_000 });
+    const result = await runCli(['demo', '--rows', '300'], env, { timeoutMs: 170_000 });
     const dir = /demo directory: (\S+)/.exec(result.stdout)?.[1];
     try {
       expect(result.code, result.stdout + result.stderr).toBe(0);
@@ -33,15 +33,15 @@ describe('eod-report demo', () => {
     } finally {
       if (dir) await rm(dir, { recursive: true, force: true });
     }
-  });
+  }, 180_000);
 
   it('--no-keep removes its directory at the end', async () => {
     const env = { PATH: process.env.PATH, HOME: process.env.HOME, CI: process.env.CI };
-    const result = await runCli(['demo', '--rows', '10', '--no-keep'], env, { timeoutMs: 120_000 });
+    const result = await runCli(['demo', '--rows', '10', '--no-keep'], env, { timeoutMs: 170_000 });
     expect(result.code, result.stdout + result.stderr).toBe(0);
     const dir = /demo directory: (\S+)/.exec(result.stdout)?.[1] as string;
     expect(result.stdout).toContain(`removed ${dir}`);
     expect(existsSync(dir)).toBe(false);
     expect(await readdir(path.dirname(dir))).not.toContain(path.basename(dir));
-  });
+  }, 180_000);
 });

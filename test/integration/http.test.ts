@@ -16,7 +16,11 @@ describe('serve HTTP endpoints', () => {
     await fx?.close();
   });
 
-  const reports = () => configSchema.parse({ database: { url: 'x' }, reports: [fx.baseReport()] }).reports;
+  const reports = () =>
+    configSchema.parse({
+      database: { url: 'postgres://unused@127.0.0.1/unused' },
+      reports: [fx.baseReport()],
+    }).reports;
 
   async function serve(pool: pg.Pool, staleAfter?: number) {
     const metrics = createMetrics({ pool, reports: reports() });

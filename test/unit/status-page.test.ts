@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { configSchema, type ReportConfig } from '../../src/config/schema.js';
 import type { EventFacts, RunEvent, Status } from '../../src/core/events.js';
-import { type ProcessEvents, type ReportView, reportView } from '../../src/service/dashboard-model.js';
+import {
+  type ProcessEvents,
+  type ReportView,
+  reportView,
+  responsibleFrom,
+} from '../../src/service/dashboard-model.js';
 import { runsJson } from '../../src/service/runs-json.js';
 import { renderStatusPage } from '../../src/service/status-page.js';
 
@@ -287,6 +292,18 @@ describe('renderStatusPage', () => {
   it('says so when nothing needs attention', () => {
     const view = reportView(report(), PROCESSES, { newest: '2024-03-01', days: 1, now: NOW });
     expect(render([view])).toContain('Nothing is late or failed.');
+  });
+
+  it('lists no day before the report is responsible for it (its first process, else its newest due date)', () => {
+    expect(responsibleFrom(report(), null, '2024-03-04')).toBe('2024-03-04');
+    expect(responsibleFrom(report(), '2024-03-02', '2024-03-04')).toBe('2024-03-02');
+    const view = reportView(report(), PROCESSES, {
+      newest: '2024-03-04',
+      days: 30,
+      now: NOW,
+      responsibleFrom: '2024-03-02',
+    });
+    expect(view.days.map((d) => d.date)).toEqual(['2024-03-04', '2024-03-03', '2024-03-02']);
   });
 
   it('shows at most 30 days', () => {
