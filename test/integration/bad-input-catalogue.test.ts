@@ -295,7 +295,7 @@ const CASES: Case[] = [
     code: 2,
     first: at(
       'reports\\[0\\]\\.sftp\\.fileMode',
-      'expected an octal mode as a quoted string, e.g. "0640" \\(got 640\\)',
+      'expected an octal mode as a quoted string, e.g. "0640", or null \\(got 640\\)',
     ),
   },
   {
