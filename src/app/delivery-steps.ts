@@ -6,7 +6,6 @@
  */
 import type { ReportConfig } from '../config/schema.js';
 import { EodError, isEodError } from '../core/errors.js';
-import type { Step } from '../core/events.js';
 import {
   type DecidedNames,
   describeNames,
@@ -18,8 +17,8 @@ import {
 } from '../core/journal.js';
 import { renderFileName, renderKeyPrefix } from '../core/templates.js';
 import type { DeliveryReceipt, HeldLock, ProcessRef, ReportContent } from '../ports.js';
-import { trackContent } from './progress.js';
 import type { RunDependencies } from './run-report.js';
+import { watchUpload } from './watchdog.js';
 
 export type StepRunner = (
   deps: RunDependencies,
@@ -89,18 +88,31 @@ async function decideNames(
   );
 }
 
-function tracked(
+/**
+ * The content of an upload step under its no-progress watchdog (reports[].sftp|s3.noProgressTimeout),
+ * reporting bytes to the progress line and to the observer (liveness). `signal` of the result
+ * also aborts when the watchdog fires.
+ */
+function watched(
   deps: RunDependencies,
   report: ReportConfig,
   process: ProcessRef,
-  step: Step,
+  step: 'submit' | 'archive',
   content: ReportContent,
+  signal: AbortSignal,
 ) {
-  const { progress } = deps;
-  if (!progress) return content;
-  return trackContent(content, (bytes) =>
-    progress({ report: report.name, date: process.date, step, bytes, totalBytes: content.bytes }),
+  const submit = step === 'submit';
+  const watchdog = watchUpload(
+    content,
+    submit ? report.sftp.noProgressTimeout : report.s3.noProgressTimeout,
+    `${submit ? 'SFTP' : 'S3'} upload for ${report.name} ${process.date}`,
+    submit ? 'reports[].sftp.noProgressTimeout' : 'reports[].s3.noProgressTimeout',
+    (bytes) => {
+      deps.observer.progressed?.(report.name);
+      deps.progress?.({ report: report.name, date: process.date, step, bytes, totalBytes: content.bytes });
+    },
   );
+  return { ...watchdog, signal: AbortSignal.any([signal, watchdog.signal]) };
 }
 
 export const elapsedSince = (startedAt: string, deps: RunDependencies) =>
@@ -118,7 +130,10 @@ export function uncertainError(report: string, date: string, why: string, remote
 export const submitStep: StepRunner = async (deps, report, process, held, signal, base) => {
   const state = journalState(await deps.store.listJournal(process.processId));
   const names = await decideNames(deps, report, process, held, state, 'submit');
-  const content = tracked(deps, report, process, 'submit', await deps.rows.content(process.processId));
+  // content() checks the captured content is all there before anything remote is created.
+  const watch = watched(deps, report, process, 'submit', await deps.rows.content(process.processId), signal);
+  const { content } = watch;
+  signal = watch.signal;
   const journal = (kind: JournalKind, facts: Record<string, unknown>) =>
     deps.store.appendJournal(process.processId, { kind, facts }, held.fence);
   await held.assertHeld();
@@ -183,6 +198,7 @@ export const submitStep: StepRunner = async (deps, report, process, held, signal
     await deps.store.appendEvent(process.processId, { status: 'REPORT_SUBMITTED', facts }, held.fence);
     return facts;
   } finally {
+    watch.stop();
     await delivery.close();
   }
 };
@@ -190,9 +206,12 @@ export const submitStep: StepRunner = async (deps, report, process, held, signal
 export const archiveStep: StepRunner = async (deps, report, process, held, signal, base) => {
   const state = journalState(await deps.store.listJournal(process.processId));
   const names = await decideNames(deps, report, process, held, state, 'archive');
-  const content = tracked(deps, report, process, 'archive', await deps.rows.content(process.processId));
+  const watch = watched(deps, report, process, 'archive', await deps.rows.content(process.processId), signal);
+  const { content } = watch;
   await held.assertHeld();
-  const receipt = await store(deps, report, process, held, names, content, signal);
+  const receipt = await store(deps, report, process, held, names, content, watch.signal).finally(() =>
+    watch.stop(),
+  );
   await deps.failpoint('archive.before-event');
   const facts = {
     ...base,

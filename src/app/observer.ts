@@ -16,6 +16,8 @@ export interface RunObserver {
   lockContended?(report: string): void;
   lockAcquired?(report: string): void;
   lockReleased?(report: string): void;
+  /** A running step of `report` moved bytes or renewed its lease: it is alive (liveness). */
+  progressed?(report: string): void;
 }
 
 /** Fans each notification out to several observers. */
@@ -38,6 +40,9 @@ export function combineObservers(...observers: RunObserver[]): RunObserver {
     },
     lockReleased: (r) => {
       for (const o of observers) o.lockReleased?.(r);
+    },
+    progressed: (r) => {
+      for (const o of observers) o.progressed?.(r);
     },
   };
 }

@@ -83,7 +83,7 @@ export async function runReport(
     const runSignal = signal ? AbortSignal.any([signal, held.lost]) : held.lost;
     for (const date of sorted) {
       const known = done.find((d) => d.date === date);
-      const outcome = known ?? (await runDate(deps, report, date, held, runSignal));
+      const outcome = known ?? (await runDateWaitingForDatabase(deps, report, date, held, runSignal));
       outcomes.push(outcome);
       if (outcome.kind === 'failed') break;
     }
@@ -103,6 +103,32 @@ export async function completedProcess(
   const ref = await store.findProcess(report, date);
   if (!ref) return null;
   return nextStep(await store.listEvents(ref.processId)).kind === 'done' ? ref.processId : null;
+}
+
+/** Attempts of a date whose bookkeeping (not a step) found the database unavailable. */
+const DATABASE_WAITS = 10;
+
+/**
+ * A lost database (a restart, a control statement past its timeout) outside a step ends the date's
+ * attempt; we wait for the database with backoff (DATABASE_WAITS times, retry.maxDelay apart at
+ * most) and carry on from the recorded events. Failures inside a step are the step's own.
+ */
+async function runDateWaitingForDatabase(
+  deps: RunDependencies,
+  report: ReportConfig,
+  date: string,
+  held: HeldLock,
+  signal: AbortSignal,
+): Promise<DateOutcome> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await runDate(deps, report, date, held, signal);
+    } catch (error) {
+      if (!isEodError(error, 'DATABASE_UNAVAILABLE') || signal.aborted || attempt >= DATABASE_WAITS)
+        throw error;
+      await deps.clock.sleep(retryDelay(attempt, deps.retry, deps.random), signal);
+    }
+  }
 }
 
 async function runDate(
@@ -218,8 +244,30 @@ async function runStepWithRetries(
       }
       const retry = attempt < deps.retry.attempts && !signal.aborted && isRetryable(error);
       deps.observer.stepFailed(context, durationMs, error, retry);
-      await deps.store.appendEvent(process.processId, failure, held.fence);
+      await recordFailure(deps, process, held, signal, failure);
       if (!retry) throw error;
+      await deps.clock.sleep(retryDelay(attempt, deps.retry, deps.random), signal);
+    }
+  }
+}
+
+/**
+ * Writes the step's failure event. When the database itself is what failed, the write waits for it
+ * (backoff, for as long as the lease is ours), so the failure is on record as soon as it is back.
+ */
+async function recordFailure(
+  deps: RunDependencies,
+  process: ProcessRef,
+  held: HeldLock,
+  signal: AbortSignal,
+  event: NewEvent,
+): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await deps.store.appendEvent(process.processId, event, held.fence);
+      return;
+    } catch (error) {
+      if (!isEodError(error, 'DATABASE_UNAVAILABLE') || signal.aborted) throw error;
       await deps.clock.sleep(retryDelay(attempt, deps.retry, deps.random), signal);
     }
   }
@@ -235,7 +283,10 @@ const STEP_RUNNERS: Record<Step, StepRunner> = {
       fence: held.fence,
       facts: { ...base },
       signal,
-      onBytes: (bytes) => deps.progress?.({ report: report.name, date: process.date, step: 'rows', bytes }),
+      onBytes: (bytes) => {
+        deps.observer.progressed?.(report.name);
+        deps.progress?.({ report: report.name, date: process.date, step: 'rows', bytes });
+      },
     });
     await deps.failpoint('rows.after-commit');
     return { rows: captured.rows, bytes: captured.bytes, sha256: captured.sha256 };

@@ -93,6 +93,7 @@ export function createApp(
   const pool = createPool(url, {
     max: config.database.poolSize,
     applicationName: `eod-report ${instanceId}`.slice(0, 63),
+    statementTimeoutMs: config.database.statementTimeout,
   });
   const { logger, failpoint } = options;
   // Renew well before the lease lapses: three chances per lease.

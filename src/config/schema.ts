@@ -184,6 +184,12 @@ const sftp = z
         "SSH algorithms to offer, in ssh2's option shape, replacing its defaults; only for legacy servers (e.g. `kex: [diffie-hellman-group14-sha1]`). Off by default: SHA-1 key exchange is weaker.",
       ),
     connectTimeout: duration('Time allowed to connect and authenticate.').prefault('20s'),
+    requestTimeout: duration(
+      'Time allowed for the server to answer each SFTP request (open, write, rename, stat…); then the step fails and is retried.',
+    ).prefault('60s'),
+    noProgressTimeout: duration('An upload that moves no bytes for this long fails and is retried.').prefault(
+      '2m',
+    ),
   })
   .refine((s) => s.hostKeySha256 !== undefined || s.knownHostsFile !== undefined, {
     message: 'host key pinning is mandatory: set hostKeySha256 or knownHostsFile',
@@ -215,6 +221,13 @@ const s3 = z.strictObject({
     .optional()
     .describe('Object Lock retention for the archived object (bucket must have Object Lock enabled).'),
   sseKmsKeyId: z.string().optional().describe('KMS key for SSE-KMS encryption; omit for the bucket default.'),
+  connectTimeout: duration('Time allowed to open a connection to S3.').prefault('10s'),
+  requestTimeout: duration(
+    'Time allowed for each S3 request without a body (HEAD, multipart create/complete); then the step fails and is retried.',
+  ).prefault('60s'),
+  noProgressTimeout: duration(
+    'A connection carrying the upload (or awaiting its answer) that is idle this long fails and is retried.',
+  ).prefault('2m'),
   multipartThreshold: z
     .number()
     .int()
@@ -343,6 +356,9 @@ export const configSchema = z
           .describe(
             'Schema of the row snapshots of versions before migration 0010 (new captures store the CSV itself and create no tables); default: end_of_day_reporting_rows, or the schema of our tables.',
           ),
+        statementTimeout: duration(
+          'statement_timeout of control statements (events, locks, alerts); the capture and the renders lift it. 0s: none.',
+        ).prefault('30s'),
       })
       .prefault({}),
     instance: z
@@ -422,6 +438,12 @@ export const configSchema = z
         deadManSwitchUrl: httpUrl('https://hc-ping.com/<uuid>')
           .optional()
           .describe('healthchecks-style base URL: pinged at /start, on success, at /fail.'),
+        livenessStaleAfter: duration(
+          '/healthz fails when the scheduler timer, or a running step (bytes moved, lease renewed), showed no life for this long.',
+        ).prefault('90s'),
+        alertReclaimAfter: duration(
+          'An alert claimed but not sent this long ago (webhook down, instance died) may be sent by any instance.',
+        ).prefault('5m'),
       })
       .prefault({}),
     serve: z

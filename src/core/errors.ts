@@ -19,6 +19,9 @@ export type ErrorCode =
   | 'MIGRATION_FAILED'
   | 'UNAVAILABLE'
   | 'QUERY_REFUSED'
+  | 'DATABASE_UNAVAILABLE'
+  | 'TIMEOUT'
+  | 'SNAPSHOT_MISSING'
   | 'FAILPOINT';
 
 /**
@@ -34,6 +37,7 @@ const PERMANENT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   // Only an operator who asked the regulator can settle these (eod-report resolve).
   'SUBMISSION_UNCERTAIN',
   'NAMES_CHANGED',
+  'SNAPSHOT_MISSING',
 ]);
 
 /** Whether a fresh attempt may succeed where this code failed; the default of `EodError.retryable`. */

@@ -11,9 +11,12 @@ export interface TestDatabase {
 /**
  * A fresh, empty database on the shared test server, so test files can run in parallel without
  * seeing each other's rows. The name is the label reduced to [a-z0-9_] plus a random suffix.
+ * `adminUrl`: another server (e.g. a test's own, to restart it); default the shared one.
  */
-export async function createTestDatabase(label: string): Promise<TestDatabase> {
-  const adminUrl = inject('pgAdminUrl');
+export async function createTestDatabase(
+  label: string,
+  adminUrl: string = inject('pgAdminUrl'),
+): Promise<TestDatabase> {
   const stem = label
     .toLowerCase()
     .replace(/[^a-z0-9_]+/g, '_')

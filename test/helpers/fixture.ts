@@ -37,9 +37,12 @@ export interface Fixture {
   close(): Promise<void>;
 }
 
-export async function createFixture(label: string): Promise<Fixture> {
-  const db = await createTestDatabase(label);
+/** `options.pgAdminUrl`: a PostgreSQL server of the test's own (default: the shared one). */
+export async function createFixture(label: string, options: { pgAdminUrl?: string } = {}): Promise<Fixture> {
+  const db = await createTestDatabase(label, options.pgAdminUrl);
   const pool = new pg.Pool({ connectionString: db.url, max: 4 });
+  // Tests that restart PostgreSQL: the test's own idle clients lose their server too.
+  pool.on('error', () => undefined);
   const client = await pool.connect();
   try {
     await migrate(client);

@@ -47,6 +47,9 @@ function s3Config(overrides: Partial<S3Config> = {}): S3Config {
     region: s3.region,
     endpoint: s3.endpoint,
     forcePathStyle: true,
+    connectTimeout: 10_000,
+    requestTimeout: 60_000,
+    noProgressTimeout: 120_000,
     multipartThreshold: 4 * 1024 ** 3,
     ...overrides,
   };

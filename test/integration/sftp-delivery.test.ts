@@ -39,6 +39,8 @@ function configFor(server: EmbeddedSftp, directory: string, overrides: Partial<S
     atomicity: 'rename',
     verify: 'readback',
     connectTimeout: 10_000,
+    requestTimeout: 60_000,
+    noProgressTimeout: 120_000,
     ...overrides,
   };
 }

@@ -105,10 +105,15 @@ describe('loadConfig: valid files', () => {
     const before = await readdir(dir);
     const { config, path: loadedFrom, secrets } = await load(VALID_YAML);
     expect(loadedFrom).toBe(path.join(dir, 'config.yaml'));
-    expect(config.database).toEqual({ url: DB_URL, poolSize: 5 });
+    expect(config.database).toEqual({ url: DB_URL, poolSize: 5, statementTimeout: 30_000 });
     expect(config.lock).toEqual({ strategy: 'lease', atMostFor: 30 * 60_000, atLeastFor: 30_000 });
     expect(config.retry).toEqual({ attempts: 3, initialDelay: 2000, maxDelay: 60_000 });
-    expect(config.monitoring).toEqual({ port: 9464, host: '127.0.0.1' });
+    expect(config.monitoring).toEqual({
+      port: 9464,
+      host: '127.0.0.1',
+      livenessStaleAfter: 90_000,
+      alertReclaimAfter: 300_000,
+    });
     expect(config.log).toEqual({ level: 'info' });
     const [report] = config.reports;
     expect(report).toMatchObject({
@@ -121,6 +126,8 @@ describe('loadConfig: valid files', () => {
       port: 22,
       fileMode: 0o640,
       connectTimeout: 20_000,
+      requestTimeout: 60_000,
+      noProgressTimeout: 120_000,
       password: SFTP_PASSWORD,
     });
     expect(report?.s3).toEqual({
@@ -128,6 +135,9 @@ describe('loadConfig: valid files', () => {
       prefix: '',
       region: 'us-east-1',
       forcePathStyle: false,
+      connectTimeout: 10_000,
+      requestTimeout: 60_000,
+      noProgressTimeout: 120_000,
       multipartThreshold: 4 * 1024 ** 3,
     });
     expect(secrets).toEqual(expect.arrayContaining([DB_URL, DB_PASSWORD, SFTP_PASSWORD]));

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { EodError } from '../../core/errors.js';
 import type { HeldLock, Lock } from '../../ports.js';
+import { isDatabaseUnavailable, withDatabase } from '../postgres/db-errors.js';
 import { fenceHolds } from '../postgres/sql/events.js';
 import { acquireLease, releaseLease, renewLease } from '../postgres/sql/shedlock.js';
 import { requireMargin } from './margin.js';
@@ -13,6 +14,8 @@ export interface LeaseLockOptions {
   /** Least lease time that must be left after the renewal before an irreversible act. */
   safetyMarginMs: number;
   onRenewError?: (error: unknown) => void;
+  /** How long `release` keeps trying while the database is unreachable (default 60 000 ms). */
+  releaseTryForMs?: number;
 }
 
 /**
@@ -29,7 +32,9 @@ export class LeaseLock implements Lock {
 
   async tryAcquire(name: string): Promise<HeldLock | null> {
     const { instanceId, atMostForMs, atLeastForMs, renewEveryMs } = this.options;
-    const acquired = await acquireLease(this.pool, { name, holder: instanceId, atMostForMs });
+    const acquired = await withDatabase(`taking lock "${name}"`, () =>
+      acquireLease(this.pool, { name, holder: instanceId, atMostForMs }),
+    );
     if (!acquired) return null;
     const { token } = acquired;
     const lost = new AbortController();
@@ -71,7 +76,7 @@ export class LeaseLock implements Lock {
       lost: lost.signal,
       assertHeld: async () => {
         if (lost.signal.aborted) throw lost.signal.reason;
-        if (await fenceHolds(this.pool, fence)) return;
+        if (await withDatabase(`checking lock "${name}"`, () => fenceHolds(this.pool, fence))) return;
         lost.abort(
           new EodError('LEASE_LOST', `lock "${name}" is no longer ours (fencing token ${token})`, {
             name,
@@ -100,8 +105,32 @@ export class LeaseLock implements Lock {
       release: async () => {
         clearInterval(timer);
         await renewing;
-        if (!lost.signal.aborted) await releaseLease(this.pool, { name, token, atLeastForMs });
+        if (lost.signal.aborted) return;
+        // A holder that lost its database gives the lease up as soon as the database is back,
+        // rather than leaving it to lapse after atMostFor (every other instance would wait).
+        const giveUpAt = performance.now() + Math.min(atMostForMs, this.options.releaseTryForMs ?? 60_000);
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await releaseLease(this.pool, { name, token, atLeastForMs });
+            return;
+          } catch (error) {
+            if (!isDatabaseUnavailable(error) || performance.now() >= giveUpAt)
+              throw withDatabaseMessage(error, name);
+            await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 100 * 2 ** attempt)));
+          }
+        }
       },
     };
   }
+}
+
+function withDatabaseMessage(error: unknown, name: string): unknown {
+  if (!isDatabaseUnavailable(error)) return error;
+  const reason = error instanceof Error ? error.message : String(error);
+  return new EodError(
+    'DATABASE_UNAVAILABLE',
+    `lock "${name}" could not be released, PostgreSQL unavailable: ${reason}; it lapses after lock.atMostFor`,
+    { name },
+    { cause: error },
+  );
 }

@@ -16,6 +16,7 @@ import { to as copyTo } from 'pg-copy-streams';
 import { EodError } from '../../core/errors.js';
 import type { EventFacts } from '../../core/events.js';
 import type { CaptureRequest, ReportContent, RowSource } from '../../ports.js';
+import { databaseError, withDatabase } from './db-errors.js';
 import { type LegacySnapshotFacts, renderLegacySnapshot } from './legacy-snapshot.js';
 import { appendFencedEvent } from './postgres-run-store.js';
 import {
@@ -29,9 +30,17 @@ import {
   ChunkTuples,
   copyChunksIn,
   copyChunksOut,
+  countChunks,
   deleteChunks,
 } from './sql/captured-content.js';
-import { capturedTableFor, DEFAULT_ROWS_SCHEMA, dropCapturedRows } from './sql/captured-rows.js';
+import {
+  capturedRowCount,
+  capturedTableFor,
+  DEFAULT_ROWS_SCHEMA,
+  dropCapturedRows,
+  qualifiedName,
+  restoreStatementTimeout,
+} from './sql/captured-rows.js';
 import { listEvents } from './sql/events.js';
 import { reportCopySql } from './sql/report-query.js';
 import { captureDroppedAt, markCaptureDropped } from './sql/retention.js';
@@ -74,7 +83,8 @@ export class PostgresRowSource implements RowSource {
     const started = performance.now();
     // Two connections: one renders (COPY TO), the other stores (COPY FROM) and records the
     // event; a connection cannot run both COPYs at once.
-    const render = await this.pool.connect();
+    const doing = `capturing rows of process ${request.processId}`;
+    const render = await withDatabase(doing, () => this.pool.connect());
     let store: pg.PoolClient | undefined;
     let broken = false;
     try {
@@ -103,6 +113,8 @@ export class PostgresRowSource implements RowSource {
         durationMs: Math.round(performance.now() - started),
       };
       await this.failpoint('rows.before-commit');
+      // The event write is a control statement again: database.statementTimeout applies.
+      await restoreStatementTimeout(store);
       const event = await appendFencedEvent(
         store,
         this.instanceId,
@@ -114,7 +126,7 @@ export class PostgresRowSource implements RowSource {
       return { rows: facts.rows, bytes: facts.bytes, sha256: facts.sha256, event };
     } catch (error) {
       broken = true;
-      throw error;
+      throw databaseError(error, doing);
     } finally {
       // After a failure a COPY may still be in progress (paused by back-pressure): a ROLLBACK
       // would queue behind it forever. Closing the connection rolls back on the server.
@@ -144,8 +156,15 @@ export class PostgresRowSource implements RowSource {
     }
   }
 
+  /**
+   * The captured content, after checking that it is all still stored (chunk count, or the row
+   * count of a legacy snapshot table), so a caller can rely on it before creating anything remote.
+   * Throws EodError SNAPSHOT_MISSING (permanent) when it was dropped or deleted by hand,
+   * DATABASE_UNAVAILABLE when the database cannot be reached.
+   */
   async content(processId: string): Promise<ReportContent> {
-    const events = await listEvents(this.pool, [processId]);
+    const doing = `reading the captured content of process ${processId}`;
+    const events = await withDatabase(doing, () => listEvents(this.pool, [processId]));
     const captured = events.find((e) => e.status === 'ROWS_CREATED');
     if (!captured) throw new Error(`process ${processId} has no captured rows (ROWS_CREATED missing)`);
     const dropped = await captureDroppedAt(this.pool, processId);
@@ -157,6 +176,7 @@ export class PostgresRowSource implements RowSource {
       );
     }
     const facts = captured.facts as CaptureFacts & Partial<LegacySnapshotFacts>;
+    await withDatabase(doing, () => this.assertStillStored(processId, facts));
     const pool = this.pool;
     const stored = facts.content;
     return {
@@ -174,6 +194,38 @@ export class PostgresRowSource implements RowSource {
         return renderLegacySnapshot(pool, processId, facts as LegacySnapshotFacts, verify);
       },
     };
+  }
+
+  /** SNAPSHOT_MISSING unless every stored chunk (or legacy snapshot row) is still there. */
+  private async assertStillStored(
+    processId: string,
+    facts: CaptureFacts & Partial<LegacySnapshotFacts>,
+  ): Promise<void> {
+    let where: string;
+    let expected: number;
+    let present: number | null;
+    if (facts.content) {
+      where = `end_of_day_reporting_content (process_id ${processId})`;
+      expected = facts.content.chunks;
+      present = await countChunks(this.pool, processId);
+    } else {
+      const table = facts.table ?? capturedTableFor(DEFAULT_ROWS_SCHEMA, processId);
+      where = qualifiedName(table);
+      expected = facts.rows;
+      present = await capturedRowCount(this.pool, table);
+    }
+    if (present === expected) return;
+    throw new EodError(
+      'SNAPSHOT_MISSING',
+      `the captured rows of process ${processId} are gone: ${where} ${
+        present === null
+          ? 'does not exist'
+          : `holds ${present} of the ${expected} ${facts.content ? 'chunks' : 'rows'} captured`
+      } (dropped or deleted by hand?). The day cannot be produced again byte-identically, so nothing was sent. ` +
+        `To continue it, restore them from a backup (file sha256 ${facts.sha256}, ${facts.bytes} bytes) and run again; ` +
+        'never re-capture a day that may have been submitted.',
+      { processId, where, expected, present, sha256: facts.sha256 },
+    );
   }
 }
 

@@ -4,6 +4,7 @@ import type { RunEvent } from '../../core/events.js';
 import { failureDetails } from '../../core/failure-details.js';
 import type { JournalEntry } from '../../core/journal.js';
 import type { Fence, NewEvent, NewJournalEntry, ProcessRef, RunStore } from '../../ports.js';
+import { withDatabase } from './db-errors.js';
 import { insertFencedEvent, listEvents } from './sql/events.js';
 import { insertFencedJournal, listJournal } from './sql/journal.js';
 import { findOrCreateProcess, findProcess } from './sql/processes.js';
@@ -16,19 +17,27 @@ export class PostgresRunStore implements RunStore {
   ) {}
 
   findOrCreateProcess(report: string, date: string): Promise<ProcessRef> {
-    return findOrCreateProcess(this.pool, report, date);
+    return withDatabase(`creating the process of ${report} ${date}`, () =>
+      findOrCreateProcess(this.pool, report, date),
+    );
   }
 
   findProcess(report: string, date: string): Promise<ProcessRef | null> {
-    return findProcess(this.pool, report, date);
+    return withDatabase(`reading the process of ${report} ${date}`, () =>
+      findProcess(this.pool, report, date),
+    );
   }
 
   listEvents(processId: string): Promise<RunEvent[]> {
-    return listEvents(this.pool, [processId]);
+    return withDatabase(`reading the events of process ${processId}`, () =>
+      listEvents(this.pool, [processId]),
+    );
   }
 
   async appendEvent(processId: string, event: NewEvent, fence: Fence): Promise<RunEvent> {
-    return appendFencedEvent(this.pool, this.instanceId, processId, event, fence);
+    return withDatabase(`recording ${event.status} for process ${processId}`, () =>
+      appendFencedEvent(this.pool, this.instanceId, processId, event, fence),
+    );
   }
 
   listJournal(processId: string): Promise<JournalEntry[]> {

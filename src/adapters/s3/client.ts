@@ -5,6 +5,11 @@ import type { S3Config } from '../../config/schema.js';
  * One client per archive config. Credentials are deliberately absent: the SDK's default chain
  * (environment, profiles, SSO, instance/container roles) is what operators expect, and keeps
  * secrets out of our config and out of anything we could print.
+ *
+ * Deadlines (PRODUCT.md §9: requestTimeout alone only logs a warning, so throwOnRequestTimeout):
+ * connectTimeout for the TCP connection, requestTimeout for each whole request (the ones carrying
+ * the report's bytes lift it per request, see s3-archive.ts), and noProgressTimeout as the socket's
+ * idle limit, which bounds an upload that stopped moving or an answer that never comes.
  */
 export function createS3Client(config: S3Config): S3Client {
   return new S3Client({
@@ -17,5 +22,12 @@ export function createS3Client(config: S3Config): S3Client {
     // so nothing is lost by only computing checksums where an operation requires one.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    // The options of the SDK's own NodeHttpHandler, which builds it from them.
+    requestHandler: {
+      connectionTimeout: config.connectTimeout,
+      requestTimeout: config.requestTimeout,
+      throwOnRequestTimeout: true,
+      socketTimeout: config.noProgressTimeout,
+    },
   });
 }

@@ -12,6 +12,7 @@ import {
   PutObjectCommand,
   type PutObjectCommandInput,
   type S3Client,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { S3Config } from '../../config/schema.js';
@@ -290,7 +291,9 @@ export class S3Archive implements Archive {
           ChecksumSHA256: Buffer.from(content.sha256, 'hex').toString('base64'),
           IfNoneMatch: '*',
         }),
-        { abortSignal },
+        // A large body may take longer than requestTimeout; the socket's idle limit
+        // (noProgressTimeout) bounds it instead.
+        { abortSignal, requestTimeout: 0 },
       );
       return {
         ...optional('versionId', out.VersionId),
@@ -445,7 +448,12 @@ function withSignal(client: S3Client, signal: AbortSignal, beforeComplete: () =>
     if (command instanceof CompleteMultipartUploadCommand) await beforeComplete();
     return (client.send as (command: unknown, options?: Record<string, unknown>) => Promise<unknown>)(
       command,
-      command instanceof AbortMultipartUploadCommand ? options : { ...options, abortSignal: signal },
+      command instanceof AbortMultipartUploadCommand
+        ? options
+        : command instanceof UploadPartCommand
+          ? // A part may take longer than requestTimeout; noProgressTimeout (socket idle) bounds it.
+            { ...options, abortSignal: signal, requestTimeout: 0 }
+          : { ...options, abortSignal: signal },
     );
   };
   scoped.send = send as S3Client['send'];

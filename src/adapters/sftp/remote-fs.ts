@@ -57,6 +57,8 @@ export class RemoteFs {
     readonly sftp: SFTPWrapper,
     /** `user@host:port`, for messages. */
     readonly endpoint: string,
+    /** Each request fails with EodError TIMEOUT when unanswered this long (0: never). */
+    readonly requestTimeoutMs = 0,
   ) {}
 
   fail(operation: string, path: string, error: unknown): EodError {
@@ -77,13 +79,29 @@ export class RemoteFs {
     run: (done: (error?: Error | null, value?: T) => void) => void,
   ) {
     return new Promise<T>((resolve, reject) => {
+      // A server that stops answering (TCP and SSH keep-alives fine, SFTP silent) would otherwise
+      // hold the step forever; the caller ends the session, which drops the pending request.
+      const timer =
+        this.requestTimeoutMs > 0
+          ? setTimeout(() => {
+              reject(
+                new EodError(
+                  'TIMEOUT',
+                  `SFTP ${operation} ${path} on ${this.endpoint}: no answer within ${this.requestTimeoutMs} ms (reports[].sftp.requestTimeout)`,
+                  { endpoint: this.endpoint, operation, path, timeoutMs: this.requestTimeoutMs },
+                ),
+              );
+            }, this.requestTimeoutMs)
+          : undefined;
       const done = (error?: Error | null, value?: T) => {
+        clearTimeout(timer);
         if (error) reject(this.fail(operation, path, error));
         else resolve(value as T);
       };
       try {
         run(done);
       } catch (error) {
+        clearTimeout(timer);
         // ssh2 throws synchronously for an unsupported extension or a closed channel.
         reject(this.fail(operation, path, error));
       }

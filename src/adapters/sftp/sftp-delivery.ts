@@ -307,7 +307,7 @@ export class SftpDelivery implements DeliveryTarget {
     const session = await connectSftp(this.config, { ...this.options.connect, signal });
     this.sessions.add(session);
     try {
-      return await work(new RemoteFs(session.sftp, session.endpoint), session);
+      return await work(new RemoteFs(session.sftp, session.endpoint, this.config.requestTimeout), session);
     } finally {
       this.sessions.delete(session);
       await session.end();

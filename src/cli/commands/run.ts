@@ -2,7 +2,7 @@ import { terminalProgress } from '../../app/progress.js';
 import { type RunOutcome, runReport } from '../../app/run-report.js';
 import type { App } from '../../app/wiring.js';
 import type { ReportConfig } from '../../config/schema.js';
-import { EodError, EXIT, isEodError } from '../../core/errors.js';
+import { coerceError, EodError, EXIT, isEodError } from '../../core/errors.js';
 import { isCalendarDate, previousLocalDate } from '../../core/report-date.js';
 import { latestDueDate, reportDateEnd } from '../../core/schedule-dates.js';
 import { createAlertSender, failureAlert } from '../../service/alerts.js';
@@ -73,14 +73,29 @@ export async function runCommand(io: Io, options: RunOptions, signal: AbortSigna
       return { report, reportDate };
     });
     const outcomes: RunOutcome[] = [];
+    let broken = false;
+    // Each report on its own: one that throws (a database blip, an odd event log) must not keep
+    // the others from running tonight.
     for (const { report, reportDate } of planned) {
-      const outcome = await runReport(deps, report, [reportDate], signal);
-      progress?.clear();
-      outcomes.push(outcome);
-      printOutcome(io, outcome, reportDate);
+      if (signal.aborted) break;
+      try {
+        const outcome = await runReport(deps, report, [reportDate], signal);
+        progress?.clear();
+        outcomes.push(outcome);
+        printOutcome(io, outcome, reportDate);
+      } catch (thrown) {
+        progress?.clear();
+        broken = true;
+        const error = coerceError(thrown);
+        logger.error(
+          { err: error, report: report.name, date: reportDate, event: 'run.report-failed' },
+          error.message,
+        );
+        println(io.stdout, `${report.name} ${reportDate}: failed: ${error.message}`);
+      }
     }
     await alertUncertain(app, outcomes);
-    if (outcomes.some((o) => o.kind === 'ran' && o.dates.some((d) => d.kind === 'failed')))
+    if (broken || outcomes.some((o) => o.kind === 'ran' && o.dates.some((d) => d.kind === 'failed')))
       return EXIT.FAILED;
     if (outcomes.some((o) => o.kind === 'lock-held')) return EXIT.LOCK_HELD;
     return EXIT.OK;

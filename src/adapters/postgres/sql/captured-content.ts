@@ -185,3 +185,17 @@ export async function deleteChunks(client: pg.ClientBase, processId: string): Pr
   ]);
   return rowCount ?? 0;
 }
+
+/** Stored chunks of a process, or null when the content table itself is gone. */
+export async function countChunks(db: pg.ClientBase | pg.Pool, processId: string): Promise<number | null> {
+  try {
+    const { rows } = await db.query<{ n: string }>(
+      'SELECT count(*) AS n FROM end_of_day_reporting_content WHERE process_id = $1',
+      [processId],
+    );
+    return Number(rows[0]?.n ?? 0);
+  } catch (error) {
+    if ((error as { code?: string }).code === '42P01') return null;
+    throw error;
+  }
+}

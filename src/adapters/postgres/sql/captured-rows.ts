@@ -127,3 +127,28 @@ export function renderCopySql(
 export async function dropCapturedRows(client: pg.ClientBase, table: CapturedTable): Promise<void> {
   await client.query(`DROP TABLE IF EXISTS ${qualifiedName(table)}`);
 }
+
+/** Rows in a captured table, or null when the table does not exist. */
+export async function capturedRowCount(
+  db: pg.ClientBase | pg.Pool,
+  table: CapturedTable,
+): Promise<number | null> {
+  const name = qualifiedName(table);
+  const { rows } = await db.query<{ present: boolean }>('SELECT to_regclass($1) IS NOT NULL AS present', [
+    name,
+  ]);
+  if (!rows[0]?.present) return null;
+  // Between the two statements a DBA may drop it: that is the same answer, "gone".
+  try {
+    const counted = await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${name}`);
+    return Number(counted.rows[0]?.n ?? 0);
+  } catch (error) {
+    if ((error as { code?: string }).code === '42P01') return null;
+    throw error;
+  }
+}
+
+/** Back to the session's statement timeout (database.statementTimeout) for this transaction. */
+export async function restoreStatementTimeout(client: pg.ClientBase): Promise<void> {
+  await client.query('RESET statement_timeout');
+}
