@@ -18,6 +18,8 @@ export function sftpConfigFor(
     atomicity: 'rename',
     verify: 'readback',
     connectTimeout: 10_000,
+    requestTimeout: 60_000,
+    noProgressTimeout: 120_000,
     ...overrides,
   };
 }

@@ -372,9 +372,14 @@ export class SftpDelivery implements DeliveryTarget {
   ): Promise<Uploaded> {
     const { handle, create } = await createUploadFile(remote, path, plan.mode, temporary);
     let closed = false;
+    let sourceFailed = false;
     try {
       if (plan.mode !== null) await applyMode(remote, handle, path, plan.mode);
-      const written = await uploadStream(remote, handle, path, content.open(), {
+      const source = content.open();
+      source.once('error', () => {
+        sourceFailed = true;
+      });
+      const written = await uploadStream(remote, handle, path, source, {
         writeSize: plan.writeLength,
         maxInFlight,
         signal,
@@ -395,6 +400,16 @@ export class SftpDelivery implements DeliveryTarget {
         acknowledgedBytes: written.bytes,
         writes: maxInFlight === 1 ? 'in-order' : 'pipelined',
       };
+    } catch (error) {
+      // Our content failed (a render cut off, the stored content gone) while the server still
+      // answers: remove our temporary file now. After an abort (the lease may be someone else's
+      // by now), a timeout or a crash, it stays and the next attempt removes it.
+      if (temporary && sourceFailed && !signal?.aborted) {
+        if (!closed) await remote.closeQuietly(handle, path);
+        closed = true;
+        await remote.unlinkIfExists(path).catch(() => false);
+      }
+      throw error;
     } finally {
       // On failure or abort the file stays; the next attempt removes it before uploading.
       if (!closed) await remote.closeQuietly(handle, path);
