@@ -1,6 +1,6 @@
 /**
- * Issue 9, fault 7: the snapshot of a captured day disappears (a DBA drops the captured table, or
- * deletes its rows). The next run must stop with a permanent error naming the process and what to
+ * Issue 9, fault 7: the snapshot of a captured day disappears (a DBA deletes the stored content of
+ * the process, or part of it). The next run must stop with a permanent error naming the process and what to
  * do, without retrying and without creating anything on the SFTP server or in S3.
  */
 import { readdir } from 'node:fs/promises';
@@ -31,24 +31,22 @@ describe('snapshot of a captured day disappears (fault 7)', () => {
   });
 
   /** Captures the day, then the process dies before submitting (kill -9 after the commit). */
-  async function captureOnly(date: string): Promise<{ processId: string; table: string }> {
+  async function captureOnly(date: string): Promise<{ processId: string; chunks: number }> {
     const killed = await runCli(['run', '--config', config, '--date', date], {
       ...fx.env,
       EOD_FAILPOINT: 'rows.after-commit:kill',
     });
     expect(killed.signal).toBe('SIGKILL');
-    const { rows } = await fx.pool.query<{ process_id: string; table: string }>(
-      `SELECT p.process_id, format('%I.%I', n.nspname, c.relname) AS table
-       FROM end_of_day_reporting p
-       JOIN pg_class c ON c.relname = 'rows_' || p.process_id
-       JOIN pg_namespace n ON n.oid = c.relnamespace
-       WHERE p.report = 'eod-tx' AND p.date = $1::date`,
+    const { rows } = await fx.pool.query<{ process_id: string; chunks: string }>(
+      `SELECT p.process_id, (SELECT count(*) FROM end_of_day_reporting_content c
+                             WHERE c.process_id = p.process_id) AS chunks
+       FROM end_of_day_reporting p WHERE p.report = 'eod-tx' AND p.date = $1::date`,
       [date],
     );
     const found = rows[0];
-    if (!found) throw new Error('no captured table found');
+    if (!found) throw new Error('no captured process found');
     await sleep(2500); // the killed holder's lease lapses (atMostFor 2s)
-    return { processId: found.process_id, table: found.table };
+    return { processId: found.process_id, chunks: Number(found.chunks) };
   }
 
   async function expectStoppedCleanly(
@@ -73,18 +71,21 @@ describe('snapshot of a captured day disappears (fault 7)', () => {
     expect((await fx.listObjects()).filter((k) => k.includes(compact))).toEqual([]);
   }
 
-  it('captured table dropped: SNAPSHOT_MISSING, not retried, no .part at the regulator', async () => {
+  it('captured content deleted: SNAPSHOT_MISSING, not retried, no .part at the regulator', async () => {
     const date = '2026-09-01';
-    const { processId, table } = await captureOnly(date);
-    await fx.pool.query(`DROP TABLE ${table}`);
+    const { processId } = await captureOnly(date);
+    await fx.pool.query('DELETE FROM end_of_day_reporting_content WHERE process_id = $1', [processId]);
     const result = await runCli(['run', '--config', config, '--date', date], fx.env);
     await expectStoppedCleanly(date, processId, result);
   });
 
-  it('captured rows deleted: the same, before anything remote is created', async () => {
+  it('part of the captured content deleted: the same, before anything remote is created', async () => {
     const date = '2026-09-02';
-    const { processId, table } = await captureOnly(date);
-    await fx.pool.query(`DELETE FROM ${table}`);
+    const { processId, chunks } = await captureOnly(date);
+    expect(chunks, 'the day is stored in several chunks').toBeGreaterThan(1);
+    await fx.pool.query('DELETE FROM end_of_day_reporting_content WHERE process_id = $1 AND chunk_no = 1', [
+      processId,
+    ]);
     const result = await runCli(['run', '--config', config, '--date', date], fx.env);
     await expectStoppedCleanly(date, processId, result);
   });
