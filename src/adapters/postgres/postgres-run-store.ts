@@ -4,7 +4,7 @@ import type { RunEvent } from '../../core/events.js';
 import { failureDetails } from '../../core/failure-details.js';
 import type { JournalEntry } from '../../core/journal.js';
 import type { Fence, NewEvent, NewJournalEntry, ProcessRef, RunStore } from '../../ports.js';
-import { withDatabase } from './db-errors.js';
+import { databaseError, withDatabase } from './db-errors.js';
 import { insertFencedEvent, listEvents } from './sql/events.js';
 import { insertFencedJournal, listJournal } from './sql/journal.js';
 import { findOrCreateProcess, findProcess } from './sql/processes.js';
@@ -41,11 +41,15 @@ export class PostgresRunStore implements RunStore {
   }
 
   listJournal(processId: string): Promise<JournalEntry[]> {
-    return listJournal(this.pool, [processId]);
+    return withDatabase(`reading the journal of process ${processId}`, () =>
+      listJournal(this.pool, [processId]),
+    );
   }
 
   async appendJournal(processId: string, entry: NewJournalEntry, fence: Fence): Promise<JournalEntry> {
-    return appendFencedJournal(this.pool, this.instanceId, processId, entry, fence);
+    return withDatabase(`recording ${entry.kind} for process ${processId}`, () =>
+      appendFencedJournal(this.pool, this.instanceId, processId, entry, fence),
+    );
   }
 
   async appendAtomically(
@@ -54,7 +58,8 @@ export class PostgresRunStore implements RunStore {
     event: NewEvent | null,
     fence: Fence,
   ): Promise<void> {
-    const client = await this.pool.connect();
+    const doing = `recording ${entry.kind} for process ${processId}`;
+    const client = await withDatabase(doing, () => this.pool.connect());
     try {
       await client.query('BEGIN');
       await appendFencedJournal(client, this.instanceId, processId, entry, fence);
@@ -62,7 +67,7 @@ export class PostgresRunStore implements RunStore {
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
+      throw databaseError(error, doing);
     } finally {
       client.release();
     }
