@@ -7,9 +7,10 @@
  *   --not-submitted  voids the earlier intent and names (the next run uploads once)
  */
 import { userInfo } from 'node:os';
+import { renderNames } from '../../app/delivery-steps.js';
 import { lockNameFor } from '../../app/run-report.js';
 import { EodError, EXIT } from '../../core/errors.js';
-import { journalState, type Resolution } from '../../core/journal.js';
+import { type JournalState, journalState, nameChanges, type Resolution } from '../../core/journal.js';
 import { appFor, type GlobalOptions, loadFor, loggerFor } from '../context.js';
 import { type Io, println } from '../io.js';
 import { checkDateOption, selectReports } from './run.js';
@@ -72,6 +73,15 @@ export async function resolveCommand(io: Io, options: ResolveOptions): Promise<n
           `${report.name} ${date}: no rows were captured (ROWS_CREATED missing), so nothing can have been submitted`,
         );
       }
+      if (options.submitted && !submissionInDoubt(state, renderNames(report, date))) {
+        // Nothing of this day can have reached the regulator (no upload was about to be renamed,
+        // none was found uncertain, the names still hold): recording it as submitted would close
+        // a day the regulator never received. A mistyped --date lands here.
+        throw new EodError(
+          'USAGE',
+          `${report.name} ${date}: nothing to resolve: its submission is not uncertain and its names have not changed (no upload of it can have reached the regulator); run eod-report run --report ${report.name} --date ${date} to submit it`,
+        );
+      }
       const resolution: Resolution = {
         submitted: options.submitted === true,
         reason,
@@ -118,4 +128,14 @@ export async function resolveCommand(io: Io, options: ResolveOptions): Promise<n
   } finally {
     await app.close();
   }
+}
+
+/**
+ * Whether an operator's `--submitted` has something to settle: an intent whose outcome is unknown,
+ * a submission found uncertain, or names recorded at a submit attempt that the config no longer
+ * renders (an upload under them may have happened, with `atomicity: direct` even without an intent).
+ */
+function submissionInDoubt(state: JournalState, rendered: ReturnType<typeof renderNames>): boolean {
+  if (state.uncertain || state.pendingIntent) return true;
+  return state.names !== null && nameChanges(state.names, rendered, 'submit').length > 0;
 }
