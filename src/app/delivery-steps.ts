@@ -70,7 +70,8 @@ async function decideNames(
   };
   if (!state.names) return record();
   const changes = nameChanges(state.names, rendered, scope);
-  if (changes.length === 0) return state.names;
+  // Equal names; the rendered spelling is exact even where the database kept an ASCII one.
+  if (changes.length === 0) return rendered;
   // The archive is ours, not the regulator's: until a put may have happened under the recorded
   // key (an archive intent), a corrected bucket or prefix (e.g. one that did not exist) is taken.
   if (scope === 'archive' && !state.archiveAttempted) return record();

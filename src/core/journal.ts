@@ -113,7 +113,9 @@ export interface NameChange {
 
 /**
  * The differences between recorded and rendered names. `scope` 'submit' compares everything
- * (the S3 key is decided with the remote path); 'archive' only the bucket and key.
+ * (the S3 key is decided with the remote path); 'archive' only the bucket and key. Compared in
+ * the ASCII spelling (non-ASCII as \uXXXX), so names recorded in a LATIN1 database compare
+ * equal to the same names rendered now; acts use the rendered names.
  */
 export function nameChanges(
   recorded: DecidedNames,
@@ -133,9 +135,13 @@ export function nameChanges(
     );
   }
   return pairs
-    .filter(([, a, b]) => String(a) !== String(b))
+    .filter(([, a, b]) => ascii(String(a)) !== ascii(String(b)))
     .map(([name, a, b]) => ({ name, recorded: String(a), now: String(b) }));
 }
+
+/** Non-ASCII characters as \uXXXX text: how a database that is not UTF8 keeps recorded names. */
+const ascii = (value: string) =>
+  value.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 /** `sftp://host:port/dir/file` and `s3://bucket/key`, for messages. */
 export function describeNames(names: DecidedNames): string {

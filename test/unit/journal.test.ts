@@ -149,6 +149,15 @@ describe('nameChanges', () => {
       { name: 's3 key', recorded: 'eod/2026/05/r.csv', now: 'eod/x.csv' },
     ]);
   });
+  it('names recorded as \\uXXXX text (a LATIN1 database) equal the same names rendered now', () => {
+    const recorded = names({ directory: '/in/\\u6771\\u4eac', fileName: 'z\\u00fcrich.csv' });
+    expect(
+      nameChanges(recorded, names({ directory: '/in/\u6771\u4eac', fileName: 'z\u00fcrich.csv' }), 'submit'),
+    ).toEqual([]);
+    expect(
+      nameChanges(recorded, names({ directory: '/in/other', fileName: 'z\u00fcrich.csv' }), 'submit'),
+    ).toHaveLength(1);
+  });
   it('archive compares only bucket and key', () => {
     expect(nameChanges(names(), names({ directory: '/other' }), 'archive')).toEqual([]);
     expect(nameChanges(names(), names({}, 'k2'), 'archive')).toHaveLength(1);

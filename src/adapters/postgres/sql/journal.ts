@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { JournalEntry, JournalKind } from '../../../core/journal.js';
 import type { Fence } from '../../../ports.js';
-import { FENCE_SQL, fenceParams } from './events.js';
+import { FENCE_SQL, factsJson, fenceParams } from './events.js';
 
 interface JournalRow {
   journal_id: string;
@@ -46,17 +46,22 @@ export async function insertFencedJournal(
   entry: { processId: string; kind: JournalKind; instanceId: string; facts: Record<string, unknown> },
   fence: Fence,
 ): Promise<JournalEntry | null> {
+  // Facts as the event table stores them (factsJson): a database that is not UTF8 keeps non-ASCII
+  // characters as \uXXXX text; nameChanges compares names in that spelling.
+  const facts = factsJson(entry.facts);
   const { rows } = await db.query<JournalRow>(
     `INSERT INTO end_of_day_reporting_journal (process_id, kind, instance_id, fencing_token, facts)
-     SELECT $1::bigint, $2, $3, $4::bigint, $5::jsonb
-     WHERE ${FENCE_SQL[fence.kind](6)}
+     SELECT $1::bigint, $2, $3, $4::bigint,
+       (CASE WHEN current_setting('server_encoding') = 'UTF8' THEN $5::text ELSE $6::text END)::jsonb
+     WHERE ${FENCE_SQL[fence.kind](7)}
      RETURNING ${COLUMNS}`,
     [
       entry.processId,
       entry.kind,
       entry.instanceId,
       fence.kind === 'lease' ? fence.token : null,
-      JSON.stringify(entry.facts),
+      facts.exact,
+      facts.portable,
       ...fenceParams(fence),
     ],
   );
