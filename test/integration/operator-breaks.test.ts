@@ -101,4 +101,47 @@ describe('operator mistakes after a crash', () => {
     expect(await readdir(fx.sftpDir)).toContain(fileName);
     await expectInvariants(fx, names(date));
   });
+
+  it('a rerun right after kill -9 exits 75 naming the dead holder, until when its lease blocks, and lock.atMostFor', async () => {
+    const date = nextDate();
+    // Its own report (own lock) with a lease long enough to read the message while it is held.
+    const held = await fx.writeConfig({
+      top: { lock: { strategy: 'lease', atMostFor: '1m', atLeastFor: '0s' } },
+      reports: [{ ...fx.baseReport(), name: 'eod-held', fileName: 'held_{yyyy}{MM}{dd}.csv' }],
+    });
+    const killed = await runCli(['run', '--config', held, '--date', date], env('rows.after-commit:kill'));
+    expect(killed.signal, killed.stderr).toBe('SIGKILL');
+
+    const rerun = await runCli(['run', '--config', held, '--date', date], env());
+    expect(rerun.code, rerun.stdout + rerun.stderr).toBe(75);
+    const line = rerun.stdout.trim().split('\n').at(-1) ?? '';
+    expect(line).toMatch(
+      new RegExp(
+        `^eod-held ${date}: lock held by operator-test \\(since \\S+Z, fencing token \\d+\\) until (\\S+Z) by database time, (\\d+) s from now\\. .*lock\\.atMostFor: 60 s.*; nothing done$`,
+      ),
+    );
+    const seconds = Number(/, (\d+) s from now/.exec(line)?.[1]);
+    expect(seconds).toBeGreaterThan(0);
+    expect(seconds).toBeLessThanOrEqual(60);
+
+    const resolved = await runCli(
+      [
+        'resolve',
+        '--config',
+        held,
+        '--report',
+        'eod-held',
+        '--date',
+        date,
+        '--not-submitted',
+        '--reason',
+        'x',
+      ],
+      env(),
+    );
+    expect(resolved.code, resolved.stderr).toBe(75);
+    expect(resolved.stderr).toMatch(
+      new RegExp(`^eod-held ${date}: lock held by operator-test .*nothing recorded`),
+    );
+  });
 });

@@ -13,6 +13,7 @@ import { EodError, EXIT } from '../../core/errors.js';
 import { type JournalState, journalState, nameChanges, type Resolution } from '../../core/journal.js';
 import { appFor, type GlobalOptions, loadFor, loggerFor } from '../context.js';
 import { type Io, println } from '../io.js';
+import { describeLockHeld } from './lock-held.js';
 import { checkDateOption, selectReports } from './run.js';
 
 export interface ResolveOptions extends GlobalOptions {
@@ -54,7 +55,10 @@ export async function resolveCommand(io: Io, options: ResolveOptions): Promise<n
       throw new EodError('USAGE', `${report.name} ${date}: no process recorded; nothing to resolve`);
     const held = await lock.tryAcquire(lockNameFor(report));
     if (!held) {
-      println(io.stderr, `${report.name}: lock held by another instance; try again when its run is over`);
+      println(
+        io.stderr,
+        `${report.name} ${date}: ${await describeLockHeld(app, report)}; nothing recorded, try again when its run is over`,
+      );
       return EXIT.LOCK_HELD;
     }
     try {

@@ -8,6 +8,7 @@ import { latestDueDate, reportDateEnd } from '../../core/schedule-dates.js';
 import { createAlertSender, failureAlert } from '../../service/alerts.js';
 import { appFor, type GlobalOptions, loadFor, loggerFor } from '../context.js';
 import { type Io, println } from '../io.js';
+import { describeLockHeld } from './lock-held.js';
 
 export interface RunOptions extends GlobalOptions {
   report?: string;
@@ -82,7 +83,12 @@ export async function runCommand(io: Io, options: RunOptions, signal: AbortSigna
         const outcome = await runReport(deps, report, [reportDate], signal);
         progress?.clear();
         outcomes.push(outcome);
-        printOutcome(io, outcome, reportDate);
+        if (outcome.kind === 'lock-held') {
+          println(
+            io.stdout,
+            `${report.name} ${reportDate}: ${await describeLockHeld(app, report)}; nothing done`,
+          );
+        } else printOutcome(io, outcome);
       } catch (thrown) {
         progress?.clear();
         broken = true;
@@ -130,11 +136,7 @@ async function alertUncertain(app: App, outcomes: readonly RunOutcome[]): Promis
   }
 }
 
-function printOutcome(io: Io, outcome: RunOutcome, date: string): void {
-  if (outcome.kind === 'lock-held') {
-    println(io.stdout, `${outcome.report} ${date}: lock held by another instance; nothing done`);
-    return;
-  }
+function printOutcome(io: Io, outcome: Extract<RunOutcome, { kind: 'ran' }>): void {
   for (const d of outcome.dates) {
     if (d.kind === 'done') {
       println(

@@ -65,3 +65,40 @@ export async function releaseLease(
     [lease.name, lease.token, lease.atLeastForMs],
   );
 }
+
+/** Who holds a lease and for how long yet, by database time (for the operator's "lock held"). */
+export interface LeaseHolder {
+  lockedBy: string;
+  lockedAt: Date;
+  lockUntil: Date;
+  /** Milliseconds until the lease lapses unless renewed; ≤ 0 when it already has. */
+  remainingMs: number;
+  fencingToken: string | null;
+}
+
+/** Reads the lease row of `name`; null when there is none. */
+export async function readLease(db: pg.ClientBase | pg.Pool, name: string): Promise<LeaseHolder | null> {
+  const { rows } = await db.query<{
+    locked_by: string;
+    locked_at: Date;
+    lock_until: Date;
+    remaining_ms: number;
+    fencing_token: string | null;
+  }>(
+    `SELECT locked_by, eod_report_lock_instant(locked_at) AS locked_at,
+            eod_report_lock_instant(lock_until) AS lock_until, fencing_token::text AS fencing_token,
+            (extract(epoch FROM lock_until - eod_report_lock_now()) * 1000)::float8 AS remaining_ms
+     FROM shedlock WHERE name = $1`,
+    [name],
+  );
+  const row = rows[0];
+  return row
+    ? {
+        lockedBy: row.locked_by,
+        lockedAt: row.locked_at,
+        lockUntil: row.lock_until,
+        remainingMs: row.remaining_ms,
+        fencingToken: row.fencing_token,
+      }
+    : null;
+}
