@@ -5,6 +5,8 @@
  * the same data and servers: P pairs (default 3), the order flipped every pair so both sides see
  * the same load, medians reported. Each step is timed from its event, peak RSS of the `run`
  * process from /usr/bin/time. Prints figures; asserts nothing.
+ * `--sftp-servers [--mib N]`: instead, the SFTP delivery to each server the tests use against
+ * OpenSSH's `sftp put` to the same server (sftp-servers.ts).
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -18,6 +20,7 @@ import { REPORT_QUERY, seedTransactions } from '../demo/seed-transactions.js';
 import { startEmbeddedPostgres } from '../embedded/postgres.js';
 import { startEmbeddedS3 } from '../embedded/s3-server.js';
 import { startEmbeddedSftp } from '../embedded/sftp-server.js';
+import { benchSftpServers } from './sftp-servers.js';
 import { shellStepSeconds, writeShellPipeline } from './shell-pipeline.js';
 
 const DATE = '2026-01-15';
@@ -94,6 +97,9 @@ async function main(argv: string[]): Promise<number> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   const rows = Number(option(argv, '--rows') ?? 1_000_000);
   const pairs = Number(option(argv, '--pairs') ?? 3);
+  if (argv.includes('--sftp-servers')) {
+    return benchSftpServers({ mib: Number(option(argv, '--mib') ?? 50), pairs });
+  }
   const storage = option(argv, '--storage');
   const storages = ['plain', 'main', 'external', 'extended'];
   if (storage !== undefined && !storages.includes(storage)) {

@@ -160,6 +160,15 @@ const sftp = z
       .describe(
         "SFTP write requests awaiting the server's answer at once; default: automatic (about 2 MiB in flight). 1 writes strictly in order.",
       ),
+    writeSize: z
+      .number()
+      .int()
+      .min(1024)
+      .max(261_120)
+      .optional()
+      .describe(
+        'Bytes per SFTP write request; default: what the server announces (limits@openssh.com), else 261120 and 32 KiB if the server refuses that. Set 32768 for a server that drops the connection on larger requests.',
+      ),
     algorithms: z
       .strictObject({
         kex: z

@@ -169,6 +169,11 @@ export class RemoteFs {
    * answer, else ssh2's conservative default (about 32 KiB). A longer write is split by ssh2
    * into requests sent one after another, each waiting for the previous answer.
    */
+  /** Makes ssh2 send writes of up to `length` bytes in one request (see maxWriteLength). */
+  setWriteLength(length: number): void {
+    (this.sftp as unknown as { _maxWriteLen?: number })._maxWriteLen = length;
+  }
+
   maxWriteLength(): number {
     const length = (this.sftp as unknown as { _maxWriteLen?: number })._maxWriteLen;
     return typeof length === 'number' && length > 0 ? length : SSH2_DEFAULT_WRITE_LENGTH;

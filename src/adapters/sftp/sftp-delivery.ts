@@ -103,6 +103,8 @@ interface Uploaded {
   create: CreateMethod;
   acknowledgedBytes: number;
   writes: 'pipelined' | 'in-order';
+  writeLength: number;
+  maxInFlight: number;
 }
 
 export class SftpDelivery implements DeliveryTarget {
@@ -327,9 +329,10 @@ export class SftpDelivery implements DeliveryTarget {
   }
 
   /**
-   * Uploads `content` to `path`, created new. Pipelined first; a server that refuses a write
-   * while several are in flight (rclone without a write cache: "Illegal seek" on out-of-order
-   * writes) gets the whole file again, written in order, unless maxInFlight was configured.
+   * Uploads `content` to `path`, created new, with the plan's writes; a server that refuses a
+   * write gets the whole file again with the next fallback: shorter writes (a server that takes
+   * no 256 KiB request), then writes in order (rclone without a write cache: "Illegal seek" on
+   * out-of-order writes), unless maxInFlight was configured.
    */
   private async upload(
     remote: RemoteFs,
@@ -339,25 +342,32 @@ export class SftpDelivery implements DeliveryTarget {
     temporary: boolean,
     signal: AbortSignal | undefined,
   ): Promise<Uploaded> {
-    try {
-      return await this.uploadOnce(remote, path, content, plan, plan.maxInFlight, temporary, signal);
-    } catch (error) {
-      // No attempt will come soon to replace it: leave no empty temporary file behind.
-      if (temporary && !isRetryable(error)) await remote.unlinkIfExists(path).catch(() => false);
-      const refusedWrite =
-        error instanceof EodError && error.facts.operation === 'write' && sftpStatusOf(error) !== undefined;
-      if (!refusedWrite || plan.maxInFlight === 1 || plan.maxInFlightConfigured || signal?.aborted)
-        throw error;
-      this.log.warn(
-        { event: 'sftp.in-order-writes', endpoint: remote.endpoint, error: (error as Error).message },
-        `SFTP ${remote.endpoint} refused a write while ${plan.maxInFlight} were in flight; writing the file again in order (set reports[].sftp.maxInFlight: 1 for this server)`,
-      );
-      // Ours alone: created by this attempt a moment ago.
-      await remote.unlinkIfExists(path);
-      return {
-        ...(await this.uploadOnce(remote, path, content, plan, 1, temporary, signal)),
-        writes: 'in-order',
-      };
+    const ways = [{ writeLength: plan.writeLength, maxInFlight: plan.maxInFlight }, ...plan.fallbacks];
+    for (let index = 0; ; index++) {
+      const way = ways[index] as (typeof ways)[number];
+      try {
+        return await this.uploadOnce(remote, path, content, plan, way, temporary, signal);
+      } catch (error) {
+        const refusedWrite =
+          error instanceof EodError && error.facts.operation === 'write' && sftpStatusOf(error) !== undefined;
+        const next = ways[index + 1];
+        if (!refusedWrite || next === undefined || signal?.aborted) {
+          // No attempt will come soon to replace it: leave no empty temporary file behind.
+          if (temporary && !isRetryable(error)) await remote.unlinkIfExists(path).catch(() => false);
+          throw error;
+        }
+        this.log.warn(
+          {
+            event: 'sftp.write-fallback',
+            endpoint: remote.endpoint,
+            error: (error as Error).message,
+            ...next,
+          },
+          `SFTP ${remote.endpoint} refused a write (${way.maxInFlight} of ${way.writeLength} bytes in flight); writing the file again with ${next.maxInFlight} of ${next.writeLength} bytes${next.maxInFlight === 1 ? ' (set reports[].sftp.maxInFlight: 1 for this server)' : ''}`,
+        );
+        // Ours alone: created by this attempt a moment ago.
+        await remote.unlinkIfExists(path);
+      }
     }
   }
 
@@ -366,10 +376,13 @@ export class SftpDelivery implements DeliveryTarget {
     path: string,
     content: ReportContent,
     plan: DeliveryPlan,
-    maxInFlight: number,
+    way: { writeLength: number; maxInFlight: number },
     temporary: boolean,
     signal: AbortSignal | undefined,
   ): Promise<Uploaded> {
+    const { writeLength, maxInFlight } = way;
+    // ssh2 splits a longer write into requests sent one after another: tell it ours.
+    remote.setWriteLength(writeLength);
     const { handle, create } = await createUploadFile(remote, path, plan.mode, temporary);
     let closed = false;
     let sourceFailed = false;
@@ -380,7 +393,7 @@ export class SftpDelivery implements DeliveryTarget {
         sourceFailed = true;
       });
       const written = await uploadStream(remote, handle, path, source, {
-        writeSize: plan.writeLength,
+        writeSize: writeLength,
         maxInFlight,
         signal,
         afterFirstWrite: () => this.failpoint('sftp.mid-upload'),
@@ -399,6 +412,8 @@ export class SftpDelivery implements DeliveryTarget {
         create,
         acknowledgedBytes: written.bytes,
         writes: maxInFlight === 1 ? 'in-order' : 'pipelined',
+        writeLength,
+        maxInFlight,
       };
     } catch (error) {
       // Our content failed (a render cut off, the stored content gone) while the server still
@@ -443,6 +458,8 @@ export class SftpDelivery implements DeliveryTarget {
   ): void {
     proof.create = uploaded.create;
     proof.writes = uploaded.writes;
+    proof.writeLength = uploaded.writeLength;
+    proof.maxInFlight = uploaded.maxInFlight;
     proof.verifiedBy = checked.verifiedBy;
     proof.acknowledgedBytes = uploaded.acknowledgedBytes;
     if (checked.note) proof.notes.push(checked.note);
