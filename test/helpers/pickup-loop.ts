@@ -23,6 +23,9 @@ async function openFiles(): Promise<Set<string>> {
 export interface PickupLoop {
   /** Names moved so far, in order, as `<n>-<name>` in `collected`. */
   readonly picked: string[];
+  /** Resolves once at least `count` files were collected and two more rounds found nothing new
+   * (or after `timeoutMs`). */
+  settled(count: number, timeoutMs?: number): Promise<string[]>;
   stop(): Promise<void>;
 }
 
@@ -30,8 +33,10 @@ export async function startPickupLoop(inbox: string, collected: string, everyMs 
   await mkdir(collected, { recursive: true });
   const picked: string[] = [];
   let stopped = false;
+  let rounds = 0;
   const loop = (async () => {
     while (!stopped) {
+      rounds += 1;
       const names = await readdir(inbox).catch(() => [] as string[]);
       if (names.length > 0) {
         const open = await openFiles();
@@ -51,6 +56,14 @@ export async function startPickupLoop(inbox: string, collected: string, everyMs 
   })();
   return {
     picked,
+    settled: async (count, timeoutMs = 15_000) => {
+      const until = Date.now() + timeoutMs;
+      while (picked.length < count && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      const seen = picked.length;
+      const start = rounds;
+      while (rounds < start + 3 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      return picked.length === seen ? [...picked] : picked;
+    },
     stop: async () => {
       stopped = true;
       await loop;

@@ -241,8 +241,7 @@ describe('inbox that collects every closed file (pick-up loop on OpenSSH)', () =
         sftpConfigFor(server, inbox, { tempDirectory: staging }),
       ).deliver('eod.csv', memoryContent(bytes));
       expect(receipt.alreadyPresent).toBe(false);
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
-      expect(loop.picked).toEqual(['1-eod.csv']);
+      expect(await loop.settled(1)).toEqual(['1-eod.csv']);
       expect((await readFile(path.join(collected, '1-eod.csv'))).equals(bytes)).toBe(true);
       expect(await readdir(staging)).toEqual([]);
     } finally {
@@ -274,8 +273,7 @@ describe('inbox that collects every closed file (pick-up loop on OpenSSH)', () =
       }
       expect(last?.retryable).toBe(false);
       expect(last?.message).toMatch(/tempDirectory/);
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      expect(loop.picked).toHaveLength(1);
+      expect(await loop.settled(1)).toHaveLength(1);
     } finally {
       await loop.stop();
     }
@@ -293,8 +291,7 @@ describe('inbox that collects every closed file (pick-up loop on OpenSSH)', () =
         memoryContent(bytes),
       );
       expect(receipt.proof?.rename).toBe('direct');
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
-      expect(loop.picked).toEqual(['1-eod.csv']);
+      expect(await loop.settled(1)).toEqual(['1-eod.csv']);
       expect((await readFile(path.join(collected, '1-eod.csv'))).equals(bytes)).toBe(true);
     } finally {
       await loop.stop();
