@@ -17,10 +17,11 @@ import { startProftpdSftp } from '../../src/embedded/proftpd.js';
 import { type InProcessQuirks, startInProcessSftp } from '../../src/embedded/sftp-in-process.js';
 import type { EmbeddedSftp } from '../../src/embedded/sftp-server.js';
 import { startOpenSshSftp } from '../../src/embedded/sshd.js';
+import { createFixture, type Fixture, runCli, TRANSACTIONS_DDL } from '../helpers/fixture.js';
 import { memoryContent } from '../helpers/memory-content.js';
 import { startPickupLoop } from '../helpers/pickup-loop.js';
 import { otherSftpServer, sftpServer } from '../helpers/servers.js';
-import { sftpConfigFor } from '../helpers/sftp-config.js';
+import { sftpConfigFor, sftpSectionFor } from '../helpers/sftp-config.js';
 
 const MiB = 1024 * 1024;
 const UPLOAD_ONLY = ['READ', 'LIST', 'NLST', 'MLSD', 'MLST', 'STAT', 'LSTAT'];
@@ -464,5 +465,35 @@ describe('check: the compatibility probe', () => {
     } finally {
       await loop.stop();
     }
+  });
+});
+
+describe('eod-report check (CLI) on an upload-only inbox', () => {
+  let fx: Fixture;
+  beforeAll(async () => {
+    fx = await createFixture('sftp-check');
+    await fx.pool.query(TRANSACTIONS_DDL);
+  });
+  afterAll(async () => {
+    await fx?.close();
+  });
+
+  it('prints a line per capability and the config it recommends; exit 1 when the configured mode cannot work', async () => {
+    const inbox = path.join(proftpd.root, 'uploadonly');
+    const sftp = { ...sftpSectionFor(proftpd, inbox), fileMode: null };
+    const failing = await runCli(['check', '--config', await fx.writeConfig({ report: { sftp } })], fx.env);
+    expect(failing.code, failing.stdout).toBe(1);
+    expect(failing.stdout).toMatch(/^FAILED sftp eod-tx: .*cannot work as configured/m);
+    expect(failing.stdout).toMatch(/^ {2}read back +NO/m);
+    expect(failing.stdout).toMatch(/recommended: verify: "none"/);
+    expect(failing.stdout).toMatch(/CANNOT WORK: verify "readback" needs STAT and READ/);
+
+    const fitting = await runCli(
+      ['check', '--config', await fx.writeConfig({ report: { sftp: { ...sftp, verify: 'none' } } })],
+      fx.env,
+    );
+    expect(fitting.code, `${fitting.stdout}\n${fitting.stderr}`).toBe(0);
+    expect(fitting.stdout).toMatch(/^ok +sftp eod-tx: .* ok \(host key/m);
+    expect(await readdir(inbox)).toEqual([]);
   });
 });

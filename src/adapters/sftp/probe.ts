@@ -59,7 +59,14 @@ async function probeDirectory(
     directory,
     file,
     exists: await attempt(async () => {
-      const stats = await remote.stat(directory);
+      let stats: Stats;
+      try {
+        stats = await remote.stat(directory);
+      } catch (error) {
+        // An upload-only inbox answers no STAT: the create below tells whether it is usable.
+        if (isRefusal(error)) return 'cannot tell (STAT refused)';
+        throw error;
+      }
       if (stats.mode !== undefined && !stats.isDirectory()) throw new Error('not a directory');
     }),
     create: { ok: false, detail: 'not tried' },
