@@ -4,13 +4,18 @@
  * some regulators' servers pick up whatever lands. "Open" is read from /proc/<pid>/fd (Linux; the
  * tests run as the user that runs the SFTP servers, or root).
  */
-import { mkdir, readdir, readlink, rename, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
+
+/** Processes that serve SFTP in the tests; only their descriptors are looked at (fast under load). */
+const SERVERS = /^(sshd|sftp-server|gesftpserver|proftpd|rclone)$/;
 
 async function openFiles(): Promise<Set<string>> {
   const open = new Set<string>();
   for (const pid of await readdir('/proc').catch(() => [] as string[])) {
     if (!/^\d+$/.test(pid)) continue;
+    const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
+    if (!SERVERS.test(comm.trim())) continue;
     const fds = await readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
     for (const fd of fds) {
       const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => undefined);
