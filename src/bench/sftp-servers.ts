@@ -107,6 +107,8 @@ export async function benchSftpServers(options: { mib: number; pairs: number }):
                 verify: 'readback',
                 atomicity: 'rename',
                 connectTimeout: 20_000,
+                requestTimeout: 60_000,
+                noProgressTimeout: 120_000,
               });
               try {
                 proof = (await delivery.deliver(target, fileContent(localFile, bytes, sha256))).proof;
