@@ -132,7 +132,7 @@ export function dueDates(
 export function missingDates(
   spec: ScheduleSpec,
   now: Date,
-  known: { from: string | null; complete: ReadonlySet<string> },
+  known: { from: string | null; complete: { has(date: string): boolean } },
 ): string[] {
   if (known.from === null) return [];
   const window = dueDates(spec, now, { firstProcess: known.from });

@@ -4,8 +4,17 @@
  * them. The rule is the pure core's; this reads what it needs from the history.
  */
 import type { ReportConfig } from '../config/schema.js';
-import { missingDates } from '../core/schedule-dates.js';
+import { addDays } from '../core/report-date.js';
+import { dueDates, missingDates } from '../core/schedule-dates.js';
 import type { ReportHistory } from '../ports.js';
+
+/**
+ * Per history (one per instance) and report: the newest date through which every scheduled date
+ * is known complete. A complete day never becomes incomplete again (events are append-only and
+ * pruning keeps them), so later reads start after it: a scrape reads the last few weeks, not the
+ * report's whole history, however old the report is.
+ */
+const completeThrough = new WeakMap<ReportHistory, Map<string, string>>();
 
 /** Missing dates of `report` at database time `now`, oldest first. */
 export async function missingDatesOf(
@@ -15,6 +24,15 @@ export async function missingDatesOf(
 ): Promise<string[]> {
   const from = report.startDate ?? (await history.firstProcessDate(report.name));
   if (from === null) return [];
-  const complete = await history.completeDatesSince(report.name, from);
-  return missingDates(report, now, { from, complete });
+  const known = completeThrough.get(history) ?? new Map<string, string>();
+  completeThrough.set(history, known);
+  const through = known.get(report.name);
+  const readFrom = through !== undefined && through >= from ? addDays(through, 1) : from;
+  const fetched = await history.completeDatesSince(report.name, readFrom);
+  const complete = { has: (date: string) => date < readFrom || fetched.has(date) };
+  const missing = missingDates(report, now, { from, complete });
+  const oldestDue = dueDates(report, now, { firstProcess: from })[0];
+  const watermark = missing[0] ?? oldestDue;
+  if (watermark !== undefined && watermark > from) known.set(report.name, addDays(watermark, -1));
+  return missing;
 }
