@@ -17,9 +17,10 @@ interface Case {
   args: (ctx: Context) => Promise<string[]>;
   env?: (ctx: Context) => NodeJS.ProcessEnv;
   code: number;
-  /** The first line of stderr, or for `check` the first FAILED line of stdout. */
+  /** The first line of stderr, for `check` the first FAILED line of stdout, for `stdout` the
+   * first line of stdout (what `run` prints per report and date; stderr holds the JSON log). */
   first: RegExp;
-  from?: 'stderr' | 'check';
+  from?: 'stderr' | 'check' | 'stdout';
 }
 
 interface Context {
@@ -34,6 +35,18 @@ interface Context {
 
 const withConfig = (config: string, ...rest: string[]) => ['--config', config, ...rest];
 const at = (key: string, problem: string) => new RegExp(`^error: ${key}: ${problem}.* \\(config \\S+\\)$`);
+
+/** Today's date in the fixture report's time zone, shifted by `days`. */
+const londonDate = (days = 0) =>
+  new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/London' }).format(
+    new Date(Date.now() + days * 86_400_000),
+  );
+const noAwsCredentials = ({ fx }: Context): NodeJS.ProcessEnv => ({
+  ...fx.env,
+  AWS_ACCESS_KEY_ID: '',
+  AWS_SECRET_ACCESS_KEY: '',
+});
+const WRONG_HOST_KEY = `SHA256:${'A'.repeat(43)}`;
 
 const CASES: Case[] = [
   // ---- the config file itself
@@ -660,6 +673,110 @@ const CASES: Case[] = [
     first:
       /^FAILED sftp eod-tx: SFTP private key \S+not-a-key \(sftp\.privateKeyFile\) for \S+ cannot be used: /,
   },
+  // ---- found by an operator's first hour (breaker)
+  {
+    name: 'run --date today (not ended yet)',
+    args: async ({ cfg }) => withConfig(await cfg(), 'run', '--date', londonDate()),
+    code: 2,
+    first:
+      /^error: --date \S+: report eod-tx's day \S+ has not ended yet in Europe\/London: it ends at local midnight, \S+; database time is \S+\. Only finished days are run; nothing was recorded$/,
+  },
+  {
+    name: 'run --date tomorrow (not ended yet)',
+    args: async ({ cfg }) => withConfig(await cfg(), 'run', '--date', londonDate(1)),
+    code: 2,
+    first: /^error: --date \S+: report eod-tx's day \S+ has not ended yet in Europe\/London/,
+  },
+  {
+    name: 'run: SFTP server offers another host key than the pinned one',
+    args: async ({ sftp }) =>
+      withConfig(await sftp({ hostKeySha256: WRONG_HOST_KEY }), 'run', '--date', '2026-02-02'),
+    code: 1,
+    from: 'stdout',
+    first:
+      /^eod-tx 2026-02-02: submit failed \(process \d+\): SFTP host key of 127\.0\.0\.1:\d+ is not pinned: server offered SHA256:\S+ \(\S+\), expected SHA256:A{43} \(reports\[\]\.sftp\.hostKeySha256\)$/,
+  },
+  {
+    name: 'check: SFTP server offers another host key than the pinned one',
+    args: async ({ sftp }) => withConfig(await sftp({ hostKeySha256: WRONG_HOST_KEY }), 'check'),
+    code: 1,
+    from: 'check',
+    first:
+      /^FAILED sftp eod-tx: SFTP host key of 127\.0\.0\.1:\d+ is not pinned: server offered SHA256:\S+ \(\S+\), expected SHA256:A{43} \(reports\[\]\.sftp\.hostKeySha256\)$/,
+  },
+  {
+    name: 'run: wrong SFTP password (a literal containing "secret@", never printed)',
+    args: async ({ sftp }) =>
+      withConfig(
+        await sftp({ privateKeyFile: undefined, password: 'not-a-secret@regulator' }),
+        'run',
+        '--date',
+        '2026-02-03',
+      ),
+    code: 1,
+    from: 'stdout',
+    first:
+      /^eod-tx 2026-02-03: submit failed \(process \d+\): SFTP authentication failed for \S+@127\.0\.0\.1:\d+ \(tried: password/,
+  },
+  {
+    name: 'check: no S3 credentials anywhere',
+    args: async ({ cfg }) => withConfig(await cfg(), 'check'),
+    env: noAwsCredentials,
+    code: 1,
+    from: 'check',
+    first:
+      /^FAILED s3 eod-tx: s3 bucket "[\w-]+" at http:\/\/127\.0\.0\.1:\d+: no AWS credentials found \(set AWS_ACCESS_KEY_ID\/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or use an instance role\)/,
+  },
+  {
+    name: 'run: no S3 credentials anywhere (submitted, then the archive step fails naming them)',
+    args: async ({ cfg }) => withConfig(await cfg(), 'run', '--date', '2026-02-04'),
+    env: noAwsCredentials,
+    code: 1,
+    from: 'stdout',
+    first:
+      /^eod-tx 2026-02-04: archive failed \(process \d+\): archiving to s3:\/\/\S+ failed \(HeadObject\): CredentialsProviderError: no AWS credentials found \(set AWS_ACCESS_KEY_ID\/AWS_SECRET_ACCESS_KEY/,
+  },
+  {
+    name: 'check: S3 bucket that does not exist',
+    args: async ({ fx, report }) =>
+      withConfig(
+        await report({ s3: { ...(fx.baseReport().s3 as object), bucket: 'no-such-bucket-here' } }),
+        'check',
+      ),
+    code: 1,
+    from: 'check',
+    first:
+      /^FAILED s3 eod-tx: s3 bucket "no-such-bucket-here" at \S+: bucket "no-such-bucket-here" does not exist/,
+  },
+  {
+    name: 'resolve with both --submitted and --not-submitted',
+    args: async ({ cfg }) =>
+      withConfig(
+        await cfg(),
+        'resolve',
+        ...['--report', 'eod-tx', '--date', '2026-02-05', '--submitted', '--not-submitted', '--reason', 'x'],
+      ),
+    code: 2,
+    first: /^error: give exactly one of --submitted or --not-submitted$/,
+  },
+  {
+    name: 'resolve without --reason',
+    args: async ({ cfg }) =>
+      withConfig(await cfg(), 'resolve', '--report', 'eod-tx', '--date', '2026-02-05', '--submitted'),
+    code: 2,
+    first: /^error: required option '--reason <text>' not specified$/,
+  },
+  {
+    name: 'resolve a date that has no process (a mistyped --date)',
+    args: async ({ cfg }) =>
+      withConfig(
+        await cfg(),
+        'resolve',
+        ...['--report', 'eod-tx', '--date', '2026-02-06', '--submitted', '--reason', 'regulator said so'],
+      ),
+    code: 2,
+    first: /^error: eod-tx 2026-02-06: no process recorded; nothing to resolve$/,
+  },
 ];
 
 describe('bad-input catalogue: the real CLI, exit code and first line', () => {
@@ -708,7 +825,7 @@ describe('bad-input catalogue: the real CLI, exit code and first line', () => {
       const first =
         c.from === 'check'
           ? result.stdout.split('\n').find((line) => line.startsWith('FAILED'))
-          : result.stderr.split('\n')[0];
+          : (c.from === 'stdout' ? result.stdout : result.stderr).split('\n')[0];
       expect(first, output).toMatch(c.first);
       // Never the database URL or a password written in one.
       expect(result.stdout + result.stderr).not.toContain(ctx.fx.db.url);
