@@ -2,7 +2,7 @@
  * The narrow interfaces between the run and the outside systems. One adapter each, wired in
  * `app/wiring.ts`. The run logic sees only these.
  */
-import type { Readable } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
 import type { EventFacts, RunEvent, Status } from './core/events.js';
 import type { JournalEntry, JournalKind } from './core/journal.js';
 import type { CopyReading } from './core/verify.js';
@@ -98,6 +98,9 @@ export interface CaptureRequest {
   signal?: AbortSignal;
   /** Called as the CSV is rendered, with the bytes so far. */
   onBytes?: (bytes: number) => void;
+  /** Sees the rendered bytes on their way to storage and passes them on (a FanOut feeding the
+   * transfers of the same attempt); its back-pressure paces the render. */
+  tap?: Transform;
 }
 
 export interface RowSource {
@@ -243,8 +246,28 @@ export interface ArchiveOptions {
   beforeCommit?: (act: { kind: 'put' | 'complete'; bucket: string; key: string }) => Promise<void>;
 }
 
+/** A multipart upload whose parts are all uploaded but which is not an object yet. */
+export interface StagedArchive {
+  readonly key: string;
+  readonly uploadId: string;
+  /** Makes the object exist (CompleteMultipartUpload with If-None-Match: *) and checks it; calls
+   * `beforeCommit` first. Throws EodError UNAVAILABLE / CONTENT_MISMATCH. */
+  complete(options?: ArchiveOptions): Promise<ArchiveReceipt>;
+  /** Discards the uploaded parts; never throws. */
+  abort(): Promise<void>;
+}
+
 export interface Archive {
   store(key: string, content: ReportContent, options?: ArchiveOptions): Promise<ArchiveReceipt>;
+  /**
+   * Uploads `content` as the parts of a multipart upload without completing it, reading the
+   * content once to its end (its size and hash may be known only then). Returns null when an
+   * object already exists under the key. Throws EodError UNAVAILABLE / CONTENT_MISMATCH (after
+   * aborting the upload).
+   */
+  stage?(key: string, content: ReportContent, signal?: AbortSignal): Promise<StagedArchive | null>;
+  /** Aborts unfinished multipart uploads under exactly `key` (a crashed attempt's); returns how many. */
+  abortStale?(key: string, signal?: AbortSignal): Promise<number>;
   check(): Promise<string>;
 }
 

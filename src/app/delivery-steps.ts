@@ -16,7 +16,7 @@ import {
   nameChanges,
 } from '../core/journal.js';
 import { renderFileName, renderKeyPrefix } from '../core/templates.js';
-import type { DeliveryReceipt, HeldLock, ProcessRef, ReportContent } from '../ports.js';
+import type { DeliveryReceipt, HeldLock, ProcessRef, ReportContent, StagedArchive } from '../ports.js';
 import type { RunDependencies } from './run-report.js';
 import { watchUpload } from './watchdog.js';
 
@@ -128,13 +128,31 @@ export function uncertainError(report: string, date: string, why: string, remote
   );
 }
 
-export const submitStep: StepRunner = async (deps, report, process, held, signal, base) => {
+export const submitStep: StepRunner = (deps, report, process, held, signal, base) =>
+  submitWith(deps, report, process, held, signal, base);
+
+/**
+ * One submission attempt; `live` is the content still being rendered (one-pass.ts), read only
+ * for its stream until the stream ends. Without it, the stored capture is sent.
+ */
+export async function submitWith(
+  deps: RunDependencies,
+  report: ReportConfig,
+  process: ProcessRef,
+  held: HeldLock,
+  signal: AbortSignal,
+  base: { attempt: number; startedAt: string },
+  live?: ReportContent,
+): Promise<Record<string, unknown>> {
   const state = journalState(await deps.store.listJournal(process.processId));
   const names = await decideNames(deps, report, process, held, state, 'submit');
-  // content() checks the captured content is all there before anything remote is created.
-  const watch = watched(deps, report, process, 'submit', await deps.rows.content(process.processId), signal);
-  const { content } = watch;
-  signal = watch.signal;
+  // content() checks the captured content is all there before anything remote is created. Live
+  // content (one pass) is watched by its render instead: its size is not known before its end.
+  const watch = live
+    ? undefined
+    : watched(deps, report, process, 'submit', await deps.rows.content(process.processId), signal);
+  const content = live ?? (watch as ReturnType<typeof watched>).content;
+  signal = watch?.signal ?? signal;
   const journal = (kind: JournalKind, facts: Record<string, unknown>) =>
     deps.store.appendJournal(process.processId, { kind, facts }, held.fence);
   await held.assertHeld();
@@ -199,10 +217,10 @@ export const submitStep: StepRunner = async (deps, report, process, held, signal
     await deps.store.appendEvent(process.processId, { status: 'REPORT_SUBMITTED', facts }, held.fence);
     return facts;
   } finally {
-    watch.stop();
+    watch?.stop();
     await delivery.close();
   }
-};
+}
 
 export const archiveStep: StepRunner = async (deps, report, process, held, signal, base) => {
   const state = journalState(await deps.store.listJournal(process.processId));
@@ -210,6 +228,8 @@ export const archiveStep: StepRunner = async (deps, report, process, held, signa
   const watch = watched(deps, report, process, 'archive', await deps.rows.content(process.processId), signal);
   const { content } = watch;
   await held.assertHeld();
+  // A crashed one-pass attempt may have left its staged parts: ours, and never an object.
+  await deps.archiveFor(report).abortStale?.(names.s3.key, watch.signal);
   const receipt = await store(deps, report, process, held, names, content, watch.signal).finally(() =>
     watch.stop(),
   );
@@ -268,4 +288,52 @@ async function store(
     }
     throw error;
   }
+}
+
+/** The S3 key a process archives under: the recorded one, else what the config renders now. */
+export async function archiveKeyOf(deps: RunDependencies, report: ReportConfig, process: ProcessRef) {
+  const state = journalState(await deps.store.listJournal(process.processId));
+  return (state.names ?? renderNames(report, process.date)).s3.key;
+}
+
+/**
+ * The archive step for a staged upload (one-pass.ts): completes it, with the intent recorded
+ * right before, and records REPORT_ARCHIVED. Returns undefined, after aborting it, when the key in
+ * force is not the staged one (the regular step then archives).
+ */
+export async function archiveStaged(
+  deps: RunDependencies,
+  report: ReportConfig,
+  process: ProcessRef,
+  held: HeldLock,
+  signal: AbortSignal,
+  base: { attempt: number; startedAt: string },
+  staged: StagedArchive,
+  content: { bytes: number; sha256: string },
+): Promise<Record<string, unknown> | undefined> {
+  const state = journalState(await deps.store.listJournal(process.processId));
+  const names = await decideNames(deps, report, process, held, state, 'archive');
+  if (names.s3.key !== staged.key) {
+    await staged.abort();
+    return undefined;
+  }
+  await held.assertHeld();
+  const receipt = await staged.complete({
+    signal,
+    beforeCommit: async (act) => {
+      await held.renewBeforeAct();
+      await deps.store.appendJournal(
+        process.processId,
+        {
+          kind: 'archive-intent',
+          facts: { ...act, token: held.token, bytes: content.bytes, sha256: content.sha256 },
+        },
+        held.fence,
+      );
+    },
+  });
+  await deps.failpoint('archive.before-event');
+  const facts = { ...base, durationMs: elapsedSince(base.startedAt, deps), bytes: content.bytes, ...receipt };
+  await deps.store.appendEvent(process.processId, { status: 'REPORT_ARCHIVED', facts }, held.fence);
+  return facts;
 }

@@ -23,6 +23,7 @@ import type {
 import { archiveStep, type StepRunner, submitStep, uncertainError } from './delivery-steps.js';
 import type { Failpoint } from './failpoints.js';
 import type { RunObserver, StepContext } from './observer.js';
+import { captureInOnePass, type OnePass } from './one-pass.js';
 import type { ProgressListener } from './progress.js';
 
 export interface RunDependencies {
@@ -36,6 +37,8 @@ export interface RunDependencies {
   observer: RunObserver;
   failpoint: Failpoint;
   random?: () => number;
+  /** False: every step reads the stored capture (no overlap; env EOD_ONE_PASS=off, for diagnosis). */
+  onePass?: boolean;
   /** Bytes moved so far by a long step (the TTY progress line of `run`). */
   progress?: ProgressListener;
 }
@@ -151,40 +154,73 @@ async function runDate(
     held.fence,
   );
 
-  for (;;) {
-    const next = nextStep(events, journal);
-    if (next.kind === 'done') return { kind: 'done', date, processId: process.processId, alreadyDone: false };
-    if (next.kind === 'uncertain') {
-      // Settled only by an operator (eod-report resolve); nothing is attempted, nothing sent.
-      const error = uncertainError(report.name, date, next.why, remotePathOf(journal) ?? 'the file');
-      deps.observer.stepFailed(
-        { report: report.name, date, processId: process.processId, step: 'submit', attempt: 1 },
-        0,
-        error,
-        false,
-      );
-      await deps.store.appendEvent(
-        process.processId,
-        {
-          status: FAILURE_STATUS.submit,
-          failureDetails: error.message,
-          facts: { attempt: 1, durationMs: 0, error: { code: error.code, message: error.message } },
-        },
-        held.fence,
-      );
-      return { kind: 'failed', date, processId: process.processId, step: 'submit', error };
+  // A capture made in this run is one pass that also fed the submission and staged the archive;
+  // the submit and archive steps then take their first attempt from it (one-pass.ts).
+  let pass: OnePass | undefined;
+  const firstAttempts: Partial<Record<Step, FirstAttempt>> =
+    deps.onePass === false
+      ? {}
+      : {
+          rows: async (base) => {
+            await pass?.dispose();
+            pass = await captureInOnePass(deps, report, process, held, signal, base);
+            return pass.rows;
+          },
+          submit: async (base) => {
+            const outcome = await pass?.submitted;
+            if (outcome?.kind === 'done') return outcome.facts;
+            if (outcome?.kind === 'failed') throw outcome.error;
+            return submitStep(deps, report, process, held, signal, base);
+          },
+          archive: async (base) =>
+            (await pass?.archive(base, signal)) ?? archiveStep(deps, report, process, held, signal, base),
+        };
+  try {
+    return await runSteps();
+  } finally {
+    await pass?.dispose();
+  }
+
+  async function runSteps(): Promise<DateOutcome> {
+    for (;;) {
+      const next = nextStep(events, journal);
+      if (next.kind === 'done')
+        return { kind: 'done', date, processId: process.processId, alreadyDone: false };
+      if (next.kind === 'uncertain') {
+        // Settled only by an operator (eod-report resolve); nothing is attempted, nothing sent.
+        const error = uncertainError(report.name, date, next.why, remotePathOf(journal) ?? 'the file');
+        deps.observer.stepFailed(
+          { report: report.name, date, processId: process.processId, step: 'submit', attempt: 1 },
+          0,
+          error,
+          false,
+        );
+        await deps.store.appendEvent(
+          process.processId,
+          {
+            status: FAILURE_STATUS.submit,
+            failureDetails: error.message,
+            facts: { attempt: 1, durationMs: 0, error: { code: error.code, message: error.message } },
+          },
+          held.fence,
+        );
+        return { kind: 'failed', date, processId: process.processId, step: 'submit', error };
+      }
+      try {
+        await runStepWithRetries(deps, report, process, next.step, held, signal, firstAttempts[next.step]);
+      } catch (error) {
+        const failure = coerceError(error);
+        if (isEodError(failure, 'LEASE_LOST') || signal.aborted) throw failure;
+        return { kind: 'failed', date, processId: process.processId, step: next.step, error: failure };
+      }
+      events = await deps.store.listEvents(process.processId);
+      journal = await deps.store.listJournal(process.processId);
     }
-    try {
-      await runStepWithRetries(deps, report, process, next.step, held, signal);
-    } catch (error) {
-      const failure = coerceError(error);
-      if (isEodError(failure, 'LEASE_LOST') || signal.aborted) throw failure;
-      return { kind: 'failed', date, processId: process.processId, step: next.step, error: failure };
-    }
-    events = await deps.store.listEvents(process.processId);
-    journal = await deps.store.listJournal(process.processId);
   }
 }
+
+/** How the first attempt of a step runs, when it differs from the later ones. */
+type FirstAttempt = (base: { attempt: number; startedAt: string }) => Promise<Record<string, unknown>>;
 
 /** The remote path the journal's names record, for messages. */
 function remotePathOf(journal: readonly JournalEntry[]): string | undefined {
@@ -198,6 +234,7 @@ async function runStepWithRetries(
   step: Step,
   held: HeldLock,
   signal: AbortSignal,
+  first?: FirstAttempt,
 ): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     signal.throwIfAborted();
@@ -212,10 +249,10 @@ async function runStepWithRetries(
     const started = performance.now();
     deps.observer.stepStarted(context);
     try {
-      const facts = await STEP_RUNNERS[step](deps, report, process, held, signal, {
-        attempt,
-        startedAt: startedAt.toISOString(),
-      });
+      const base = { attempt, startedAt: startedAt.toISOString() };
+      const facts = await (attempt === 1 && first
+        ? first(base)
+        : STEP_RUNNERS[step](deps, report, process, held, signal, base));
       deps.observer.stepSucceeded(context, performance.now() - started, facts);
       return;
     } catch (thrown) {

@@ -152,6 +152,7 @@ export function createApp(
     },
     observer: logObserver(logger),
     failpoint,
+    onePass: process.env.EOD_ONE_PASS !== 'off',
   };
 
   return {

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { IncomingMessage, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
@@ -49,6 +49,7 @@ export async function startEmbeddedS3(options: {
     configureBuckets: (options.buckets ?? []).map((name) => ({ name })),
   });
   makePutObjectAtomic(server.store);
+  serveMultipartUploadListing(server);
   if (options.log) {
     const log = options.log;
     server.on('error', (error: Error) => log(`[s3rver] request failed: ${error.message}`));
@@ -92,6 +93,8 @@ interface S3rverConstructor {
 
 interface S3rverInstance {
   store: FilesystemStore;
+  /** Koa's middleware list (s3rver extends Koa); composed when `run()` starts the server. */
+  middleware: KoaMiddleware[];
   httpServer?: Server;
   run(): Promise<AddressInfo>;
   close(): Promise<void>;
@@ -105,8 +108,18 @@ interface StoredObject {
   metadata: Record<string, string>;
 }
 
+interface KoaContext {
+  method: string;
+  path: string;
+  query: Record<string, string | string[] | undefined>;
+  status: number;
+  body: unknown;
+  type: string;
+}
+type KoaMiddleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<void>;
+
 interface FilesystemStore {
-  getResourcePath(bucket: string, key: string, resource: string): string;
+  getResourcePath(bucket: string, key: string | undefined, resource: string): string;
   putMetadata(bucket: string, key: string, metadata: Record<string, string>, md5: string): Promise<void>;
   putObject(object: StoredObject): Promise<{ size: number; md5: string }>;
 }
@@ -158,4 +171,53 @@ function makePutObjectAtomic(store: FilesystemStore): void {
     await store.putMetadata(object.bucket, object.key, object.metadata, digest);
     return { size, md5: digest };
   };
+}
+
+/**
+ * s3rver 3.7.1 answers NotImplemented to ListMultipartUploads and 405 to AbortMultipartUpload,
+ * so unfinished uploads could be neither found nor removed. This serves both (path-style
+ * requests) from its own upload directories (`<bucket>/.../uploads/<uploadId>/key`), enough for
+ * the run's cleanup of a crashed attempt's staged upload to be tested for real.
+ */
+function serveMultipartUploadListing(server: S3rverInstance): void {
+  const store = server.store;
+  const xml = (text: string) =>
+    text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+  const uploadsDir = (bucket: string) => store.getResourcePath(bucket, undefined, 'uploads');
+  server.middleware.unshift(async (ctx, next) => {
+    const [, bucket, ...rest] = ctx.path.split('/');
+    const key = rest.map((segment) => decodeURIComponent(segment)).join('/');
+    if (ctx.method === 'GET' && bucket && key === '' && 'uploads' in ctx.query) {
+      const dir = uploadsDir(bucket);
+      const prefix = typeof ctx.query.prefix === 'string' ? ctx.query.prefix : '';
+      const ids = await readdir(dir).catch(() => [] as string[]);
+      const uploads: string[] = [];
+      for (const id of ids.sort()) {
+        const uploadKey = await readFile(path.join(dir, id, 'key'), 'utf8').catch(() => undefined);
+        if (uploadKey === undefined || !uploadKey.startsWith(prefix)) continue;
+        const initiated = (await stat(path.join(dir, id))).birthtime.toISOString();
+        uploads.push(
+          `<Upload><Key>${xml(uploadKey)}</Key><UploadId>${xml(id)}</UploadId><Initiated>${initiated}</Initiated></Upload>`,
+        );
+      }
+      ctx.type = 'application/xml';
+      ctx.body = `<?xml version="1.0" encoding="UTF-8"?><ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Bucket>${xml(bucket)}</Bucket><Prefix>${xml(prefix)}</Prefix><MaxUploads>1000</MaxUploads><IsTruncated>false</IsTruncated>${uploads.join('')}</ListMultipartUploadsResult>`;
+      return;
+    }
+    const uploadId = ctx.query.uploadId;
+    if (ctx.method === 'DELETE' && bucket && key !== '' && typeof uploadId === 'string') {
+      const dir = path.join(uploadsDir(bucket), path.basename(uploadId));
+      const uploadKey = await readFile(path.join(dir, 'key'), 'utf8').catch(() => undefined);
+      if (uploadKey !== key) {
+        ctx.status = 404;
+        ctx.type = 'application/xml';
+        ctx.body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message><UploadId>${xml(uploadId)}</UploadId></Error>`;
+        return;
+      }
+      await rm(dir, { recursive: true, force: true });
+      ctx.status = 204;
+      return;
+    }
+    await next();
+  });
 }

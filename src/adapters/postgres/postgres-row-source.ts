@@ -101,7 +101,10 @@ export class PostgresRowSource implements RowSource {
       const measure = new MeasureContent(request.onBytes);
       const chunker = new ChunkTuples(request.processId);
       const rendered = render.query(copyTo(copySql));
-      await pipeline(rendered, measure, chunker, copyChunksIn(store), { signal: request.signal });
+      const stored = copyChunksIn(store);
+      const options = { signal: request.signal };
+      if (request.tap) await pipeline(rendered, measure, request.tap, chunker, stored, options);
+      else await pipeline(rendered, measure, chunker, stored, options);
       await render.query('COMMIT');
       const facts: CaptureFacts = {
         ...request.facts,

@@ -17,10 +17,18 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import type { S3Config } from '../../config/schema.js';
 import { EodError, isEodError } from '../../core/errors.js';
-import type { Archive, ArchiveOptions, ArchiveReceipt, ReportContent, ServerChecksum } from '../../ports.js';
+import type {
+  Archive,
+  ArchiveOptions,
+  ArchiveReceipt,
+  ReportContent,
+  ServerChecksum,
+  StagedArchive,
+} from '../../ports.js';
 import { createS3Client } from './client.js';
 import { explain, httpStatus, isPreconditionFailed, optional } from './s3-errors.js';
 import { hashObject } from './s3-read-back.js';
+import { abortStaleUploads, stageUpload } from './staged-upload.js';
 import { openVerified } from './verified-body.js';
 
 export interface S3ArchiveOptions {
@@ -153,6 +161,29 @@ export class S3Archive implements Archive {
    * signature was accepted (S3 authenticates before it authorizes) and only permissions can be
    * missing, which cannot be checked without writing; any other code is a real failure.
    */
+  /** See Archive.stage: parts now, the object only at `complete()`. */
+  stage(key: string, content: ReportContent, signal?: AbortSignal): Promise<StagedArchive | null> {
+    const { objectLock } = this.#config;
+    return stageUpload(
+      {
+        client: this.#client,
+        config: this.#config,
+        failpoint: this.#failpoint,
+        ...(objectLock ? { objectLockUntil: new Date(this.#now().getTime() + objectLock.retainFor) } : {}),
+      },
+      key,
+      content,
+      signal,
+    );
+  }
+
+  /** See Archive.abortStale. */
+  abortStale(key: string, signal?: AbortSignal): Promise<number> {
+    return abortStaleUploads(this.#client, this.#config.bucket, key, signal).catch((error: unknown) => {
+      throw this.#failure(error, 'ListMultipartUploads', key, signal);
+    });
+  }
+
   async check(): Promise<string> {
     const { bucket } = this.#config;
     const where = this.#config.endpoint ?? `AWS S3 (${this.#config.region})`;
