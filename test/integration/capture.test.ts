@@ -112,13 +112,13 @@ describe('row capture stores the rendered bytes (real PostgreSQL)', () => {
     expect((await readAll(await rows.content(processId))).equals(expected)).toBe(true);
   });
 
-  it('a stored chunk that was removed or altered fails the read with CONTENT_MISMATCH', async () => {
+  it('a removed chunk is refused before reading (SNAPSHOT_MISSING); an altered one fails the read (CONTENT_MISMATCH)', async () => {
     const removed = await capture(QUERY);
     await fx.pool.query('DELETE FROM end_of_day_reporting_content WHERE process_id = $1 AND chunk_no = 3', [
       removed.processId,
     ]);
-    const gap = await readAll(await rows.content(removed.processId)).catch((error: unknown) => error);
-    expect(isEodError(gap, 'CONTENT_MISMATCH'), String(gap)).toBe(true);
+    const gap = await rows.content(removed.processId).catch((error: unknown) => error);
+    expect(isEodError(gap, 'SNAPSHOT_MISSING'), String(gap)).toBe(true);
 
     const altered = await capture(QUERY);
     await fx.pool.query(
