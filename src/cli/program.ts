@@ -106,11 +106,13 @@ export async function main(argv: readonly string[], io: Io, signal: AbortSignal)
     .description(
       'settle a day whose submission is uncertain (SUBMISSION_UNCERTAIN) or whose names changed, after asking the regulator',
     )
-    .requiredOption('-r, --report <name>', 'the report')
-    .requiredOption('-d, --date <YYYY-MM-DD>', 'the report date')
+    .addOption(single('-r, --report <name>', 'the report').makeOptionMandatory())
+    .addOption(single('-d, --date <YYYY-MM-DD>', 'the report date', calendarDate).makeOptionMandatory())
     .option('--submitted', 'the regulator has the file: record the submission (archiving continues)')
     .option('--not-submitted', 'the regulator does not have it: allow one new upload')
-    .requiredOption('--reason <text>', 'what the regulator confirmed, for the record')
+    .addOption(
+      single('--reason <text>', 'what the regulator confirmed, for the record').makeOptionMandatory(),
+    )
     .addHelpText(
       'after',
       '\nExit codes: 0 recorded, 2 bad usage or nothing to resolve, 75 lock held elsewhere.',

@@ -454,6 +454,39 @@ const CASES: Case[] = [
     first: /^error: verify needs exactly one of --date YYYY-MM-DD or --since YYYY-MM-DD \(got neither\)$/,
   },
   {
+    name: 'resolve --report given twice (would settle the wrong report)',
+    args: async ({ cfg }) =>
+      withConfig(
+        await cfg(),
+        'resolve',
+        '-r',
+        'eod-other',
+        '-r',
+        'eod-tx',
+        '--date',
+        '2026-01-05',
+        '--submitted',
+        '--reason',
+        'x',
+      ),
+    code: 2,
+    first: /^error: --report: given twice \("eod-other", then "eod-tx"\); give it once$/,
+  },
+  {
+    name: 'resolve --date not in the calendar',
+    args: async ({ cfg }) =>
+      withConfig(await cfg(), 'resolve', '-r', 'eod-tx', '-d', '2026-04-31', '--submitted', '--reason', 'x'),
+    code: 2,
+    first: /^error: --date: "2026-04-31" is not a calendar date; expected YYYY-MM-DD/,
+  },
+  {
+    name: 'resolve without --reason',
+    args: async ({ cfg }) =>
+      withConfig(await cfg(), 'resolve', '-r', 'eod-tx', '-d', '2026-01-05', '--submitted'),
+    code: 2,
+    first: /^error: required option '--reason <text>' not specified$/,
+  },
+  {
     name: 'demo --rows in words',
     args: async () => ['demo', '--rows', 'many'],
     code: 2,

@@ -112,6 +112,12 @@ describe('npm pack, then npm install -g of the tarball', () => {
     expect(check.stderr).toBe('');
   });
 
+  it('npx eod-report --help works from the clone (the README way without installing)', async () => {
+    const result = await run('npx', ['--no-install', 'eod-report', '--help'], userEnv(), path.resolve('.'));
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/^Usage: eod-report /);
+  });
+
   it('check runs from the global install against real servers, with no AWS SDK Node version notice', async () => {
     const env = { ...userEnv(), ...fx.env };
     delete env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED;
