@@ -480,13 +480,6 @@ const CASES: Case[] = [
     first: /^error: --date: "2026-04-31" is not a calendar date; expected YYYY-MM-DD/,
   },
   {
-    name: 'resolve without --reason',
-    args: async ({ cfg }) =>
-      withConfig(await cfg(), 'resolve', '-r', 'eod-tx', '-d', '2026-01-05', '--submitted'),
-    code: 2,
-    first: /^error: required option '--reason <text>' not specified$/,
-  },
-  {
     name: 'demo --rows in words',
     args: async () => ['demo', '--rows', 'many'],
     code: 2,
