@@ -3,7 +3,7 @@
  * until when by database time, so that after a crash (`kill -9`, a lost VM) they know how long
  * the dead holder's lease still blocks a rerun, and which setting decides it.
  */
-import { readLease } from '../../adapters/postgres/sql/shedlock.js';
+import { type LeaseHolder, readLease } from '../../adapters/postgres/sql/shedlock.js';
 import { lockNameFor } from '../../app/run-report.js';
 import type { App } from '../../app/wiring.js';
 import type { ReportConfig } from '../../config/schema.js';
@@ -28,4 +28,28 @@ export async function describeLockHeld(
     `until ${lease.lockUntil.toISOString()} by database time, ${seconds} s from now. A live holder renews it; ` +
     `if that holder crashed, its lease lapses then (lock.atMostFor: ${Math.round(lock.atMostFor / 1000)} s) and a rerun takes over`
   );
+}
+
+/**
+ * When the lease is held only by a run that already finished (released; ShedLock keeps it taken
+ * until locked_at + lock.atLeastFor): the line saying so and how long to wait for it (the rest,
+ * plus a moment). Undefined for a live holder, or if the rest exceeds atLeastFor (not ours to
+ * wait for). Never throws.
+ */
+export async function finishedRunHolding(
+  app: Pick<App, 'config' | 'pool'>,
+  report: ReportConfig,
+): Promise<{ line: string; waitMs: number } | undefined> {
+  const { lock } = app.config;
+  if (lock.strategy !== 'lease') return undefined;
+  const lease: LeaseHolder | null = await readLease(app.pool, lockNameFor(report)).catch(() => null);
+  if (!lease?.releasedAt || lease.remainingMs > lock.atLeastFor + 1000) return undefined;
+  const waitMs = Math.max(0, lease.remainingMs) + 250;
+  return {
+    waitMs,
+    line:
+      `lock held until ${lease.lockUntil.toISOString()} by the run of ${lease.lockedBy} that finished at ` +
+      `${lease.releasedAt.toISOString()}, because of lock.atLeastFor (${Math.round(lock.atLeastFor / 1000)} s); ` +
+      `waiting ${Math.ceil(waitMs / 1000)} s, then trying again`,
+  };
 }

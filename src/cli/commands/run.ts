@@ -8,7 +8,7 @@ import { latestDueDate, reportDateEnd } from '../../core/schedule-dates.js';
 import { createAlertSender, failureAlert } from '../../service/alerts.js';
 import { appFor, type GlobalOptions, loadFor, loggerFor } from '../context.js';
 import { type Io, println } from '../io.js';
-import { describeLockHeld } from './lock-held.js';
+import { describeLockHeld, finishedRunHolding } from './lock-held.js';
 
 export interface RunOptions extends GlobalOptions {
   report?: string;
@@ -80,7 +80,15 @@ export async function runCommand(io: Io, options: RunOptions, signal: AbortSigna
     for (const { report, reportDate } of planned) {
       if (signal.aborted) break;
       try {
-        const outcome = await runReport(deps, report, [reportDate], signal);
+        let outcome = await runReport(deps, report, [reportDate], signal);
+        // Held only by a run that already finished (lock.atLeastFor): wait for it, bounded.
+        const finished = outcome.kind === 'lock-held' ? await finishedRunHolding(app, report) : undefined;
+        if (finished) {
+          progress?.clear();
+          println(io.stdout, `${report.name} ${reportDate}: ${finished.line}`);
+          await app.clock.sleep(finished.waitMs, signal);
+          outcome = await runReport(deps, report, [reportDate], signal);
+        }
         progress?.clear();
         outcomes.push(outcome);
         if (outcome.kind === 'lock-held') {

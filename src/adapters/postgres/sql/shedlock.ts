@@ -14,12 +14,13 @@ export async function acquireLease(
   lease: { name: string; holder: string; atMostForMs: number },
 ): Promise<{ token: string; lockUntil: Date } | null> {
   const { rows } = await db.query<{ fencing_token: string; lock_until: Date }>(
-    `INSERT INTO shedlock AS s (name, lock_until, locked_at, locked_by, fencing_token)
+    `INSERT INTO shedlock AS s (name, lock_until, locked_at, locked_by, fencing_token, released_at)
      VALUES ($1, eod_report_lock_now() + $2 * interval '1 millisecond', eod_report_lock_now(), $3,
-             nextval('end_of_day_reporting_fencing_token'))
+             nextval('end_of_day_reporting_fencing_token'), NULL)
      ON CONFLICT (name) DO UPDATE
        SET lock_until = EXCLUDED.lock_until, locked_at = EXCLUDED.locked_at,
-           locked_by = EXCLUDED.locked_by, fencing_token = nextval('end_of_day_reporting_fencing_token')
+           locked_by = EXCLUDED.locked_by, fencing_token = nextval('end_of_day_reporting_fencing_token'),
+           released_at = NULL
        WHERE s.lock_until <= eod_report_lock_now()
      RETURNING fencing_token, eod_report_lock_instant(lock_until) AS lock_until`,
     [lease.name, lease.atMostForMs, lease.holder],
@@ -60,7 +61,8 @@ export async function releaseLease(
 ): Promise<void> {
   await db.query(
     `UPDATE shedlock
-     SET lock_until = GREATEST(eod_report_lock_now(), locked_at + $3 * interval '1 millisecond')
+     SET lock_until = GREATEST(eod_report_lock_now(), locked_at + $3 * interval '1 millisecond'),
+         released_at = now()
      WHERE name = $1 AND fencing_token = $2::bigint AND lock_until > eod_report_lock_now()`,
     [lease.name, lease.token, lease.atLeastForMs],
   );
@@ -74,6 +76,9 @@ export interface LeaseHolder {
   /** Milliseconds until the lease lapses unless renewed; ≤ 0 when it already has. */
   remainingMs: number;
   fencingToken: string | null;
+  /** When its holder released it (migration 0012); null while held. A released lease stays
+   * taken until locked_at + lock.atLeastFor only because of that setting. */
+  releasedAt: Date | null;
 }
 
 /** Reads the lease row of `name`; null when there is none. */
@@ -84,9 +89,10 @@ export async function readLease(db: pg.ClientBase | pg.Pool, name: string): Prom
     lock_until: Date;
     remaining_ms: number;
     fencing_token: string | null;
+    released_at: Date | null;
   }>(
     `SELECT locked_by, eod_report_lock_instant(locked_at) AS locked_at,
-            eod_report_lock_instant(lock_until) AS lock_until, fencing_token::text AS fencing_token,
+            eod_report_lock_instant(lock_until) AS lock_until, fencing_token::text AS fencing_token, released_at,
             (extract(epoch FROM lock_until - eod_report_lock_now()) * 1000)::float8 AS remaining_ms
      FROM shedlock WHERE name = $1`,
     [name],
@@ -99,6 +105,7 @@ export async function readLease(db: pg.ClientBase | pg.Pool, name: string): Prom
         lockUntil: row.lock_until,
         remainingMs: row.remaining_ms,
         fencingToken: row.fencing_token,
+        releasedAt: row.released_at,
       }
     : null;
 }
