@@ -760,7 +760,7 @@ const CASES: Case[] = [
     code: 1,
     from: 'stdout',
     first:
-      /^eod-tx 2026-02-04: archive failed \(process \d+\): archiving to s3:\/\/\S+ failed \(HeadObject\): CredentialsProviderError: no AWS credentials found \(set AWS_ACCESS_KEY_ID\/AWS_SECRET_ACCESS_KEY/,
+      /^eod-tx 2026-02-04: archive failed \(process \d+\): archiving to s3:\/\/\S+ failed \(\w+\): CredentialsProviderError: no AWS credentials found \(set AWS_ACCESS_KEY_ID\/AWS_SECRET_ACCESS_KEY/,
   },
   {
     name: 'check: S3 bucket that does not exist',
