@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { ReportConfig } from '../config/schema.js';
-import { coerceError } from '../core/errors.js';
+import { coerceError, EodError } from '../core/errors.js';
 import type { ReportHistory } from '../ports.js';
 import { loadReportViews } from './dashboard-load.js';
 import type { ServiceMetrics } from './metrics.js';
@@ -95,7 +95,7 @@ export async function startHttpServer(
     });
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (error) => reject(listenError(error, options.host, options.port)));
     server.listen(options.port, options.host, () => resolve());
   });
   const address = server.address() as AddressInfo;
@@ -113,4 +113,39 @@ export async function startHttpServer(
 function reply(res: ServerResponse, status: number, contentType: string, body: string): void {
   res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store' });
   res.end(body);
+}
+
+/**
+ * A listen failure as the config problem it is, naming the key, the value and what was expected
+ * (exit 2), rather than Node's `listen EADDRINUSE`. Other errors pass through unchanged.
+ */
+function listenError(error: Error & { code?: string }, host: string, port: number): Error {
+  const where = `${host}:${port}`;
+  switch (error.code) {
+    case 'EADDRINUSE':
+      return new EodError(
+        'CONFIG_INVALID',
+        `monitoring.port: ${where} is already in use (EADDRINUSE); expected a free port: give each eod-report serve on this host its own monitoring.port (0 takes any free port)`,
+        { host, port },
+        { cause: error },
+      );
+    case 'EACCES':
+      return new EodError(
+        'CONFIG_INVALID',
+        `monitoring.port: ${where} needs privileges to listen on (EACCES); expected a port from 1024 up, or run with the capability to bind it`,
+        { host, port },
+        { cause: error },
+      );
+    case 'EADDRNOTAVAIL':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new EodError(
+        'CONFIG_INVALID',
+        `monitoring.host: "${host}" is not an address of this host (${error.code}); expected 127.0.0.1, 0.0.0.0 or an address of one of its interfaces`,
+        { host, port },
+        { cause: error },
+      );
+    default:
+      return error;
+  }
 }

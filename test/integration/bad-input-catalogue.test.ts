@@ -5,6 +5,7 @@
  * key or option, show the value (unless secret) and say what is expected, never a raw driver error.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/embedded/free-port.js';
@@ -46,6 +47,13 @@ const noAwsCredentials = ({ fx }: Context): NodeJS.ProcessEnv => ({
   AWS_ACCESS_KEY_ID: '',
   AWS_SECRET_ACCESS_KEY: '',
 });
+/** A port some other program listens on for the rest of the test file. */
+async function portInUse(): Promise<number> {
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  blocker.unref();
+  return (blocker.address() as AddressInfo).port;
+}
 const WRONG_HOST_KEY = `SHA256:${'A'.repeat(43)}`;
 
 const CASES: Case[] = [
@@ -773,6 +781,22 @@ const CASES: Case[] = [
     from: 'check',
     first:
       /^FAILED s3 eod-tx: s3 bucket "no-such-bucket-here" at \S+: bucket "no-such-bucket-here" does not exist/,
+  },
+  {
+    name: 'serve: monitoring.port already in use by another program',
+    args: async ({ cfg }) =>
+      withConfig(await cfg({ top: { monitoring: { port: await portInUse() } } }), 'serve'),
+    code: 2,
+    first:
+      /^error: monitoring\.port: 127\.0\.0\.1:\d+ is already in use \(EADDRINUSE\); expected a free port: give each eod-report serve on this host its own monitoring\.port \(0 takes any free port\)$/,
+  },
+  {
+    name: 'serve: monitoring.host that is not an address of this host',
+    args: async ({ cfg }) =>
+      withConfig(await cfg({ top: { monitoring: { host: '192.0.2.1', port: 0 } } }), 'serve'),
+    code: 2,
+    first:
+      /^error: monitoring\.host: "192\.0\.2\.1" is not an address of this host \(EADDRNOTAVAIL\); expected 127\.0\.0\.1, 0\.0\.0\.0 or an address of one of its interfaces$/,
   },
   {
     name: 'resolve with both --submitted and --not-submitted',
