@@ -762,7 +762,7 @@ const CASES: Case[] = [
       /^FAILED s3 eod-tx: s3 bucket "[\w-]+" at http:\/\/127\.0\.0\.1:\d+: no AWS credentials found \(set AWS_ACCESS_KEY_ID\/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or use an instance role\)/,
   },
   {
-    name: 'run: no S3 credentials anywhere (submitted, then the archive step fails naming them)',
+    name: 'run: no S3 credentials anywhere (the archive step fails naming them)',
     args: async ({ cfg }) => withConfig(await cfg(), 'run', '--date', '2026-02-04'),
     env: noAwsCredentials,
     code: 1,
