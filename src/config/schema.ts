@@ -447,12 +447,6 @@ export const configSchema = z
         deadManSwitchUrl: httpUrl('https://hc-ping.com/<uuid>')
           .optional()
           .describe('healthchecks-style base URL: pinged at /start, on success, at /fail.'),
-        livenessStaleAfter: duration(
-          '/healthz fails when the scheduler timer, or a running step (bytes moved, lease renewed), showed no life for this long.',
-        ).prefault('90s'),
-        alertReclaimAfter: duration(
-          'An alert claimed but not sent this long ago (webhook down, instance died) may be sent by any instance.',
-        ).prefault('5m'),
       })
       .prefault({}),
     serve: z
