@@ -131,6 +131,10 @@ describe('hung servers (fault 2)', () => {
       ...fx.env,
       EOD_INSTANCE_ID: 'stmt-hang',
       EOD_FAILPOINT: 'rows.after-commit:sleep1500',
+      // Steps one after another, so that nothing else runs while the failpoint sleeps and the
+      // blocked statement is the submit's. In one pass the submission overlaps the capture and
+      // has usually finished before the blocker takes the row (known gap, see the issue-9 note).
+      EOD_ONE_PASS: 'off',
     });
     await run.output(/failpoint rows\.after-commit reached/);
     // Another session holds the lease row: every fenced statement of the run now blocks.

@@ -72,6 +72,8 @@ describe('migrate adopts a ShedLock table created by ShedLock itself', () => {
       { column_name: 'locked_at', data_type: 'timestamp without time zone' },
       { column_name: 'locked_by', data_type: 'character varying' },
       { column_name: 'fencing_token', data_type: 'bigint' },
+      // When our holder released the lease (0012); ShedLock ignores it and leaves it NULL.
+      { column_name: 'released_at', data_type: 'timestamp with time zone' },
     ]);
     const java = await pool.query(`SELECT locked_by FROM shedlock WHERE name = 'java-nightly-job'`);
     expect(java.rows).toEqual([{ locked_by: 'java-host-1' }]);
