@@ -19,7 +19,7 @@ import {
 } from '../../src/adapters/sftp/host-key.js';
 import { type Failpoint, SftpDelivery } from '../../src/adapters/sftp/sftp-delivery.js';
 import type { SftpConfig } from '../../src/config/schema.js';
-import { isEodError } from '../../src/core/errors.js';
+import { EodError, isEodError } from '../../src/core/errors.js';
 import { type EmbeddedSftp, startEmbeddedSftp, startInProcessSftp } from '../../src/embedded/sftp-server.js';
 import { generateParsableEd25519 } from '../../src/embedded/ssh-keys.js';
 import type { ReportContent } from '../../src/ports.js';
@@ -176,6 +176,20 @@ describe('SftpDelivery against OpenSSH sshd', () => {
     expect((await readFile(final)).equals(bytes)).toBe(true);
     expect((await stat(final)).mode & 0o777).toBe(0o640);
     expect(await exists(`${final}.part`)).toBe(false);
+  });
+
+  it('a directory that does not exist is a permanent error naming reports[].sftp.directory', async () => {
+    const directory = path.join(await freshDirectory(), 'no-such-inbox');
+    const failure = await new SftpDelivery(configFor(server, directory))
+      .deliver('eod.csv', memoryContent(Buffer.from('a\n')))
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+    expect(failure).toBeInstanceOf(EodError);
+    expect((failure as EodError).message).toContain('reports[].sftp.directory');
+    expect((failure as EodError).message).toContain(directory);
+    expect((failure as EodError).retryable).toBe(false);
   });
 
   it('delivers an empty file (a header-only report is still a file)', async () => {

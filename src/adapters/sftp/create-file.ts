@@ -4,7 +4,7 @@
  */
 import { EodError } from '../../core/errors.js';
 import { formatMode } from './capabilities.js';
-import { isRefusal, isUnsupported, type RemoteFs } from './remote-fs.js';
+import { isNoSuchFile, isRefusal, isUnsupported, type RemoteFs } from './remote-fs.js';
 
 /** How the file was created: with O_EXCL, or create+truncate where the server lacks O_EXCL. */
 export type CreateMethod = 'exclusive' | 'create-truncate';
@@ -19,7 +19,7 @@ export interface CreatedFile {
  * "unsupported", create+truncate — only when `path` is a name of our own that nobody else
  * writes (`truncateAllowed`), never for the regulator's final name.
  * Throws: EodError STEP_FAILED (the server's answer), not retryable when O_EXCL is unsupported
- * and truncating is not allowed.
+ * and truncating is not allowed, or when the directory does not exist (naming the config key).
  */
 export async function createUploadFile(
   remote: RemoteFs,
@@ -34,6 +34,17 @@ export async function createUploadFile(
     // apart from a directory we cannot write to, and name the key to change.
     if (mode !== null && isRefusal(error) && !isUnsupported(error))
       await refusedOnlyForMode(remote, path, mode, error);
+    // The directory is missing: no later attempt finds it unless someone creates it or the
+    // config names another one, so say which key and do not retry.
+    if (isNoSuchFile(error)) {
+      const directory = path.slice(0, path.lastIndexOf('/')) || '/';
+      throw new EodError(
+        'STEP_FAILED',
+        `${(error as Error).message}: the directory ${directory} does not exist on ${remote.endpoint}; create it or fix reports[].sftp.directory (reports[].sftp.tempDirectory when set)`,
+        { endpoint: remote.endpoint, path, directory },
+        { cause: error, retryable: false },
+      );
+    }
     if (!isUnsupported(error)) throw error;
     if (!truncateAllowed) {
       throw new EodError(
