@@ -193,13 +193,10 @@ describe('eod-report run (real PostgreSQL, OpenSSH sshd, s3rver; CLI as a child 
     const result = await runCli(['run', '--config', bad, '--date', '2026-02-02'], fx.env);
     expect(result.code).toBe(1);
     const events = await eventsOf('2026-02-02');
-    expect(events.map((e) => e.status)).toEqual([
-      'STARTED',
-      'ROWS_CREATED',
-      'REPORT_SUBMISSION_FAILURE',
-      'REPORT_SUBMISSION_FAILURE',
-    ]);
+    // Not retried: the directory will not appear by itself; the failure names the key to fix.
+    expect(events.map((e) => e.status)).toEqual(['STARTED', 'ROWS_CREATED', 'REPORT_SUBMISSION_FAILURE']);
     expect(events[2]?.failure_details).toMatch(/\/no\/such\/inbox/);
+    expect(result.stderr + result.stdout).toContain('reports[].sftp.directory');
     expect((await fx.listObjects()).filter((k) => k.includes('20260202'))).toEqual([]);
   });
 
