@@ -3,14 +3,13 @@
  * delivery against an SFTP server that is not OpenSSH. Config lines measured to work here as
  * root and as a normal user; quirks of regulators' servers are config switches (PRODUCT.md §9).
  */
-import { spawn } from 'node:child_process';
-import { access, chmod, constants, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { access, chmod, constants, mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from './free-port.js';
 import type { EmbeddedSftp } from './sftp-server.js';
 import { writeEd25519KeyPair } from './ssh-keys.js';
-import { stopChild, waitForSshBanner } from './sshd.js';
+import { spawnSshServer } from './sshd.js';
 
 export const PROFTPD_PATH = '/usr/sbin/proftpd';
 export const PROFTPD_MOD_SFTP = '/usr/lib/proftpd/mod_sftp.so';
@@ -133,32 +132,15 @@ export async function startProftpdSftp(options: ProftpdOptions): Promise<Embedde
     ].join('\n'),
   );
 
-  const child = spawn(PROFTPD_PATH, ['--nodaemon', '--config', configFile], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const { stop } = await spawnSshServer({
+    command: PROFTPD_PATH,
+    args: ['--nodaemon', '--config', configFile],
+    name,
+    label: `ProFTPD (${PROFTPD_PATH})`,
+    port,
+    logFile,
+    ...(options.log && { log: options.log }),
   });
-  const output: string[] = [];
-  const collect = (chunk: Buffer): void => {
-    for (const line of chunk.toString('utf8').split('\n')) {
-      if (line.trim() === '') continue;
-      output.push(line);
-      options.log?.(`[${name}] ${line}`);
-    }
-  };
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
-  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
-  const stop = (): Promise<void> => stopChild(child);
-  try {
-    await waitForSshBanner(child, port, spawnError);
-  } catch (error) {
-    await stop();
-    const logTail = await readFile(logFile, 'utf8').catch(() => '');
-    const details = [...output, ...logTail.trim().split('\n').slice(-20)].join('\n');
-    throw new Error(
-      `ProFTPD (${PROFTPD_PATH}) did not start on 127.0.0.1:${port}: ${(error as Error).message}\n${details}`,
-    );
-  }
-  options.log?.(`[${name}] listening on 127.0.0.1:${port} (pid ${child.pid})`);
   return {
     kind: 'proftpd',
     host: '127.0.0.1',

@@ -3,14 +3,13 @@
  * serving the local file system at its real paths. Without a VFS write cache it refuses
  * out-of-order writes (`Illegal seek`), as measured (PRODUCT.md §9).
  */
-import { spawn } from 'node:child_process';
 import { access, chmod, constants, mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from './free-port.js';
 import type { EmbeddedSftp } from './sftp-server.js';
 import { writeEd25519KeyPair } from './ssh-keys.js';
-import { stopChild, waitForSshBanner } from './sshd.js';
+import { spawnSshServer } from './sshd.js';
 
 export const RCLONE_PATH = '/usr/bin/rclone';
 
@@ -69,28 +68,14 @@ export async function startRcloneSftp(options: RcloneOptions): Promise<EmbeddedS
     '0s',
     ...(options.writeCache ? ['--vfs-cache-mode', 'writes'] : []),
   ];
-  const child = spawn(RCLONE_PATH, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const output: string[] = [];
-  const collect = (chunk: Buffer): void => {
-    for (const line of chunk.toString('utf8').split('\n')) {
-      if (line.trim() === '') continue;
-      output.push(line);
-      options.log?.(`[${name}] ${line}`);
-    }
-  };
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
-  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
-  const stop = (): Promise<void> => stopChild(child);
-  try {
-    await waitForSshBanner(child, port, spawnError);
-  } catch (error) {
-    await stop();
-    throw new Error(
-      `rclone serve sftp did not start on 127.0.0.1:${port}: ${(error as Error).message}\n${output.slice(-20).join('\n')}`,
-    );
-  }
-  options.log?.(`[${name}] listening on 127.0.0.1:${port} (pid ${child.pid})`);
+  const { stop } = await spawnSshServer({
+    command: RCLONE_PATH,
+    args,
+    name,
+    label: 'rclone serve sftp',
+    port,
+    ...(options.log && { log: options.log }),
+  });
   return {
     kind: 'rclone',
     host: '127.0.0.1',

@@ -81,33 +81,15 @@ export async function startOpenSshSftp(options: {
     ].join('\n'),
   );
 
-  const child = spawn(SSHD_PATH, ['-D', '-f', configFile, '-E', logFile], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const { stop } = await spawnSshServer({
+    command: SSHD_PATH,
+    args: ['-D', '-f', configFile, '-E', logFile],
+    name,
+    label: `OpenSSH sshd (${SSHD_PATH})`,
+    port,
+    logFile,
+    ...(options.log && { log: options.log }),
   });
-  const output: string[] = [];
-  const collect = (chunk: Buffer): void => {
-    for (const line of chunk.toString('utf8').split('\n')) {
-      if (line.trim() === '') continue;
-      output.push(line);
-      options.log?.(`[${name}] ${line}`);
-    }
-  };
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
-  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
-
-  const stop = (): Promise<void> => stopChild(child);
-  try {
-    await waitForSshBanner(child, port, spawnError);
-  } catch (error) {
-    await stop();
-    const logTail = await readFile(logFile, 'utf8').catch(() => '');
-    const details = [...output, ...logTail.trim().split('\n').slice(-20)].join('\n');
-    throw new Error(
-      `OpenSSH sshd (${SSHD_PATH}) did not start on 127.0.0.1:${port}: ${(error as Error).message}\n${details}`,
-    );
-  }
-  options.log?.(`[${name}] listening on 127.0.0.1:${port} (pid ${child.pid})`);
 
   return {
     kind: options.kind ?? 'openssh',
@@ -122,6 +104,51 @@ export async function startOpenSshSftp(options: {
 }
 
 /** Ready means: the port answers with an SSH identification line while our child still runs. */
+/**
+ * Spawns an SSH server process and waits for its banner on 127.0.0.1:`port`. Its output lines
+ * go to `log` as `[name] …`; on failure the server is stopped and the error carries its last
+ * output (and the tail of `logFile`, when the server writes one). Returns the stop function.
+ * Throws: Error "`label` did not start on 127.0.0.1:`port`: …".
+ */
+export async function spawnSshServer(options: {
+  command: string;
+  args: string[];
+  name: string;
+  label: string;
+  port: number;
+  logFile?: string;
+  log?: (line: string) => void;
+}): Promise<{ child: ChildProcess; stop: () => Promise<void> }> {
+  const child = spawn(options.command, options.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const output: string[] = [];
+  const collect = (chunk: Buffer): void => {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (line.trim() === '') continue;
+      output.push(line);
+      options.log?.(`[${options.name}] ${line}`);
+    }
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
+  const stop = (): Promise<void> => stopChild(child);
+  try {
+    await waitForSshBanner(child, options.port, spawnError);
+  } catch (error) {
+    await stop();
+    const logTail = options.logFile ? await readFile(options.logFile, 'utf8').catch(() => '') : '';
+    const details = [...output, ...logTail.trim().split('\n')]
+      .filter((l) => l !== '')
+      .slice(-20)
+      .join('\n');
+    throw new Error(
+      `${options.label} did not start on 127.0.0.1:${options.port}: ${(error as Error).message}\n${details}`,
+    );
+  }
+  options.log?.(`[${options.name}] listening on 127.0.0.1:${options.port} (pid ${child.pid})`);
+  return { child, stop };
+}
+
 export async function waitForSshBanner(
   child: ChildProcess,
   port: number,
