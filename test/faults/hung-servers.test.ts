@@ -8,19 +8,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { createFixture, type Fixture, TRANSACTIONS_DDL } from '../helpers/fixture.js';
-import { expectInvariants } from '../helpers/invariants.js';
+import { expectInvariants, fixtureNames } from '../helpers/invariants.js';
 import { s3Server, sftpServer } from '../helpers/servers.js';
 import { startCli, waitFor } from '../helpers/watched-cli.js';
 
-const names = (date: string) => {
-  const compact = date.replaceAll('-', '');
-  return {
-    report: 'eod-tx',
-    date,
-    fileName: `eod_${compact}.csv`,
-    key: `eod/${date.slice(0, 4)}/${date.slice(5, 7)}/eod_${compact}.csv`,
-  };
-};
+const names = (date: string) => fixtureNames(date);
 
 describe('hung servers (fault 2)', () => {
   let fx: Fixture;

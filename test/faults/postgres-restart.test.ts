@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../src/embedded/postgres.js';
 import { createFixture, type Fixture, TRANSACTIONS_DDL } from '../helpers/fixture.js';
-import { expectInvariants } from '../helpers/invariants.js';
+import { expectInvariants, fixtureNames } from '../helpers/invariants.js';
 import { startCli, waitFor } from '../helpers/watched-cli.js';
 
 const QUERY =
@@ -21,15 +21,7 @@ const SLOW_QUERY = `WITH pause AS MATERIALIZED (SELECT pg_sleep(5))
   SELECT t.id, t.booked_at, t.description, t.amount FROM transactions t CROSS JOIN pause
   WHERE t.booked_on = $1::date ORDER BY t.id`;
 
-const names = (report: string, date: string) => {
-  const compact = date.replaceAll('-', '');
-  return {
-    report,
-    date,
-    fileName: `eod_${compact}.csv`,
-    key: `eod/${date.slice(0, 4)}/${date.slice(5, 7)}/eod_${compact}.csv`,
-  };
-};
+const names = (report: string, date: string) => fixtureNames(date, report);
 
 describe('PostgreSQL restart (fault 1)', () => {
   let baseDir: string;

@@ -28,6 +28,23 @@ export async function oracleCsv(pool: pg.Pool, query: string, timezone: string):
   }
 }
 
+/**
+ * The report, file name and S3 key that the fixture's default report (file name
+ * "eod_{yyyy}{MM}{dd}.csv", prefix "eod/{yyyy}/{MM}/") delivers for `date`.
+ */
+export function fixtureNames(
+  date: string,
+  report = 'eod-tx',
+): { report: string; date: string; fileName: string; key: string } {
+  const compact = date.replaceAll('-', '');
+  return {
+    report,
+    date,
+    fileName: `eod_${compact}.csv`,
+    key: `eod/${date.slice(0, 4)}/${date.slice(5, 7)}/eod_${compact}.csv`,
+  };
+}
+
 export interface Delivered {
   file: Buffer;
   object: Buffer;

@@ -16,7 +16,7 @@ import {
   runCli,
   TRANSACTIONS_DDL,
 } from '../helpers/fixture.js';
-import { expectInvariants, oracleCsv } from '../helpers/invariants.js';
+import { expectInvariants, fixtureNames, oracleCsv } from '../helpers/invariants.js';
 
 const QUERY =
   'SELECT id, booked_at, description, amount FROM transactions WHERE booked_on = $1::date ORDER BY id';
@@ -30,15 +30,7 @@ describe('crash, race and fencing', () => {
     day++;
     return `2026-05-${String(day).padStart(2, '0')}`;
   };
-  const names = (date: string) => {
-    const compact = date.replaceAll('-', '');
-    return {
-      report: 'eod-tx',
-      date,
-      fileName: `eod_${compact}.csv`,
-      key: `eod/${date.slice(0, 4)}/${date.slice(5, 7)}/eod_${compact}.csv`,
-    };
-  };
+  const names = (date: string) => fixtureNames(date);
 
   beforeAll(async () => {
     fx = await createFixture('crash');

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliResult, createFixture, type Fixture, runCli, TRANSACTIONS_DDL } from '../helpers/fixture.js';
-import { expectInvariants, oracleCsv } from '../helpers/invariants.js';
+import { expectInvariants, fixtureNames, oracleCsv } from '../helpers/invariants.js';
 
 const QUERY =
   'SELECT id, booked_at, description, amount FROM transactions WHERE booked_on = $1::date ORDER BY id';
@@ -23,15 +23,7 @@ describe('names decided once, intent before the rename, resolve', () => {
   const alerts: string[] = [];
   let day = 0;
   const nextDate = () => `2026-07-${String(++day).padStart(2, '0')}`;
-  const names = (date: string) => {
-    const compact = date.replaceAll('-', '');
-    return {
-      report: 'eod-tx',
-      date,
-      fileName: `eod_${compact}.csv`,
-      key: `eod/${date.slice(0, 4)}/${date.slice(5, 7)}/eod_${compact}.csv`,
-    };
-  };
+  const names = (date: string) => fixtureNames(date);
   const env = (failpoint?: string) => ({
     ...fx.env,
     EOD_INSTANCE_ID: 'names-test',

@@ -7,7 +7,7 @@
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFixture, type Fixture, runCli, TRANSACTIONS_DDL } from '../helpers/fixture.js';
-import { expectInvariants, oracleCsv } from '../helpers/invariants.js';
+import { expectInvariants, fixtureNames, oracleCsv } from '../helpers/invariants.js';
 
 const QUERY =
   'SELECT id, booked_at, description, amount FROM transactions WHERE booked_on = $1::date ORDER BY id';
@@ -17,15 +17,7 @@ describe('one pass: render once, feed capture, SFTP and S3 at the same time', ()
   let config: string;
   let day = 0;
   const nextDate = () => `2026-07-${String(++day).padStart(2, '0')}`;
-  const names = (date: string) => {
-    const compact = date.replaceAll('-', '');
-    return {
-      report: 'eod-tx',
-      date,
-      fileName: `eod_${compact}.csv`,
-      key: `eod/${date.slice(0, 4)}/${date.slice(5, 7)}/eod_${compact}.csv`,
-    };
-  };
+  const names = (date: string) => fixtureNames(date);
   const uploadsFor = async (key: string) =>
     (
       (await fx.s3.send(new ListMultipartUploadsCommand({ Bucket: fx.bucket, Prefix: key }))).Uploads ?? []

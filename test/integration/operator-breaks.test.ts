@@ -6,22 +6,14 @@ import { readdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliResult, createFixture, type Fixture, runCli, TRANSACTIONS_DDL } from '../helpers/fixture.js';
-import { expectInvariants } from '../helpers/invariants.js';
+import { expectInvariants, fixtureNames } from '../helpers/invariants.js';
 
 describe('operator mistakes after a crash', () => {
   let fx: Fixture;
   let config: string;
   let day = 0;
   const nextDate = () => `2026-08-${String(++day).padStart(2, '0')}`;
-  const names = (date: string) => {
-    const compact = date.replaceAll('-', '');
-    return {
-      report: 'eod-tx',
-      date,
-      fileName: `eod_${compact}.csv`,
-      key: `eod/${date.slice(0, 4)}/${date.slice(5, 7)}/eod_${compact}.csv`,
-    };
-  };
+  const names = (date: string) => fixtureNames(date);
   const env = (failpoint?: string) => ({
     ...fx.env,
     EOD_INSTANCE_ID: 'operator-test',

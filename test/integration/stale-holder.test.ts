@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCli } from '../helpers/child.js';
 import { type CliResult, createFixture, type Fixture, runCli, TRANSACTIONS_DDL } from '../helpers/fixture.js';
-import { expectInvariants, oracleCsv } from '../helpers/invariants.js';
+import { expectInvariants, fixtureNames, oracleCsv } from '../helpers/invariants.js';
 
 const QUERY =
   'SELECT id, booked_at, description, amount FROM transactions WHERE booked_on = $1::date ORDER BY id';
@@ -20,15 +20,7 @@ describe('a stale holder paused after its last lock check', () => {
   let config: string;
   let day = 0;
   const nextDate = () => `2026-06-${String(++day).padStart(2, '0')}`;
-  const names = (date: string) => {
-    const compact = date.replaceAll('-', '');
-    return {
-      report: 'eod-tx',
-      date,
-      fileName: `eod_${compact}.csv`,
-      key: `eod/${date.slice(0, 4)}/${date.slice(5, 7)}/eod_${compact}.csv`,
-    };
-  };
+  const names = (date: string) => fixtureNames(date);
   const env = (instance: string, failpoint?: string) => ({
     ...fx.env,
     EOD_INSTANCE_ID: instance,
