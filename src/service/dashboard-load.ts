@@ -1,5 +1,6 @@
 import type pg from 'pg';
-import { firstProcessDate, processesBetween } from '../adapters/postgres/sql/monitoring.js';
+import { firstProcessDate } from '../adapters/postgres/sql/history.js';
+import { processesBetween } from '../adapters/postgres/sql/monitoring.js';
 import type { ReportConfig } from '../config/schema.js';
 import { previousLocalDate } from '../core/report-date.js';
 import { latestDueDate, scheduledDatesBefore } from '../core/schedule-dates.js';

@@ -39,15 +39,6 @@ export async function lastCaptures(
   return rows.map((r) => ({ report: r.report, rows: Number(r.rows), bytes: Number(r.bytes) }));
 }
 
-/** The oldest date that has a process of `report`, or null; one probe of the (report, date) index. */
-export async function firstProcessDate(db: pg.Pool, report: string): Promise<string | null> {
-  const { rows } = await db.query<{ date: string | null }>(
-    'SELECT min(date)::text AS date FROM end_of_day_reporting WHERE report = $1',
-    [report],
-  );
-  return rows[0]?.date ?? null;
-}
-
 /** The processes of one report between two dates (inclusive) with their events. */
 export async function processesBetween(
   db: pg.Pool | pg.ClientBase,
