@@ -3,7 +3,8 @@
  * SFTP session that stops answering mid-upload (our TCP proxy stops forwarding, the connection stays
  * open), and a control statement that never returns (another session holds the lease row). Each
  * must end in a recorded failure naming its deadline, a retry, and a completed day once the fault
- * is gone.
+ * is gone. The control statement is blocked in the default one-pass run (the submission feeding
+ * from the render) as well as with the steps one after another.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
@@ -23,7 +24,7 @@ describe('hung servers (fault 2)', () => {
     await fx.pool.query(
       `INSERT INTO transactions
        SELECT d * 1000000 + g, day, day + g * interval '1 second', repeat('h', 60) || ' ' || g, g / 7.0
-       FROM generate_series(1, 3) AS d, LATERAL (SELECT ('2026-07-01'::date + d - 1) AS day) AS days,
+       FROM generate_series(1, 5) AS d, LATERAL (SELECT ('2026-07-01'::date + d - 1) AS day) AS days,
             generate_series(1, 60000) AS g`,
     );
   });
@@ -116,37 +117,64 @@ describe('hung servers (fault 2)', () => {
     }
   });
 
-  it('a control statement that never returns: it is cancelled by database.statementTimeout, recorded and retried', async () => {
-    const date = '2026-07-03';
-    const config = await fx.writeConfig({ top: { ...top, database: { statementTimeout: '1s' } } });
-    const run = startCli(['run', '--config', config, '--date', date], {
-      ...fx.env,
-      EOD_INSTANCE_ID: 'stmt-hang',
-      EOD_FAILPOINT: 'rows.after-commit:sleep1500',
-      // Steps one after another, so that nothing else runs while the failpoint sleeps and the
-      // blocked statement is the submit's. In one pass the submission overlaps the capture and
-      // has usually finished before the blocker takes the row (known gap, see the issue-9 note).
-      EOD_ONE_PASS: 'off',
-    });
-    await run.output(/failpoint rows\.after-commit reached/);
-    // Another session holds the lease row: every fenced statement of the run now blocks.
-    const blocker = await fx.pool.connect();
-    try {
-      await blocker.query('BEGIN');
-      await blocker.query(`SELECT 1 FROM shedlock WHERE name = 'eod-report:eod-tx' FOR UPDATE`);
-      // Logged while the row is still held: the run did not wait for it.
-      await run.output(
-        /"msg":"eod-tx 2026-07-03: submit failed: [^\n]*statement timeout \(database\.statementTimeout\)/,
-        30_000,
+  it.each([
+    [
+      'in one pass (the default), blocked right before the SFTP rename',
+      '2026-07-03',
+      'sftp.before-rename',
+      {},
+    ],
+    ['in one pass (the default), blocked after the capture', '2026-07-04', 'rows.after-commit', {}],
+    [
+      'with the steps one after another (EOD_ONE_PASS=off)',
+      '2026-07-05',
+      'rows.after-commit',
+      { EOD_ONE_PASS: 'off' },
+    ],
+  ])(
+    'a control statement that never returns, %s: it is cancelled by database.statementTimeout, recorded and retried, the lease released',
+    async (_mode, date, failpoint, env) => {
+      const config = await fx.writeConfig({ top: { ...top, database: { statementTimeout: '1s' } } });
+      const run = startCli(['run', '--config', config, '--date', date], {
+        ...fx.env,
+        EOD_INSTANCE_ID: 'stmt-hang',
+        EOD_FAILPOINT: `${failpoint}:sleep1500`,
+        ...env,
+      });
+      await run.output(new RegExp(`failpoint ${failpoint.replace('.', '\\.')} reached`));
+      // Another session holds the lease row: every fenced statement of the run now blocks. In one
+      // pass the submission runs beside the failpoint and may be done by now; then the blocked
+      // statement is the archive's.
+      const blocker = await fx.pool.connect();
+      let step: string | undefined;
+      try {
+        await blocker.query('BEGIN');
+        await blocker.query(`SELECT 1 FROM shedlock WHERE name = 'eod-report:eod-tx' FOR UPDATE`);
+        // Logged while the row is still held: the run did not wait for it.
+        const logged = await run.output(
+          new RegExp(
+            `"msg":"eod-tx ${date}: (submit|archive) failed: [^\\n]*statement timeout \\(database\\.statementTimeout\\)`,
+          ),
+          30_000,
+        );
+        step = logged[1];
+      } catch (error) {
+        run.child.kill('SIGKILL');
+        throw error;
+      } finally {
+        await blocker.query('ROLLBACK').catch(() => undefined);
+        blocker.release();
+      }
+      const exit = await run.exit;
+      expect(exit, run.stderr.slice(-3000)).toEqual({ code: 0, signal: null });
+      const { rows } = await fx.pool.query<{ free: boolean }>(
+        `SELECT lock_until <= now() AS free FROM shedlock WHERE name = 'eod-report:eod-tx'`,
       );
-    } finally {
-      await blocker.query('ROLLBACK').catch(() => undefined);
-      blocker.release();
-    }
-    const exit = await run.exit;
-    expect(exit, run.stderr.slice(-3000)).toEqual({ code: 0, signal: null });
-    const recorded = await failures(date, 'REPORT_SUBMISSION_FAILURE');
-    expect(recorded[0], 'recorded once the statement could run again').toMatch(/statement timeout/);
-    await expectInvariants(fx, names(date));
-  });
+      expect(rows[0]?.free, 'the lease is released, not left to lapse').toBe(true);
+      const status = step === 'submit' ? 'REPORT_SUBMISSION_FAILURE' : 'REPORT_ARCHIVING_FAILURE';
+      const recorded = await failures(date, status);
+      expect(recorded[0], 'recorded once the statement could run again').toMatch(/statement timeout/);
+      await expectInvariants(fx, names(date));
+    },
+  );
 });

@@ -88,7 +88,9 @@ export class LeaseLock implements Lock {
       renewBeforeAct: async () => {
         if (lost.signal.aborted) throw lost.signal.reason;
         const sent = performance.now();
-        const remainingMs = await renewLease(this.pool, { name, token, atMostForMs });
+        const remainingMs = await withDatabase(`renewing lock "${name}" before an irreversible act`, () =>
+          renewLease(this.pool, { name, token, atMostForMs }),
+        );
         if (remainingMs === null) {
           lost.abort(
             new EodError('LEASE_LOST', `lock "${name}" is no longer ours (fencing token ${token})`, {
