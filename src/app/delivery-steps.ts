@@ -92,7 +92,7 @@ async function decideNames(
 /**
  * The content of an upload step under its no-progress watchdog (reports[].sftp|s3.noProgressTimeout),
  * reporting bytes to the progress line and to the observer (liveness). `signal` of the result
- * also aborts when the watchdog fires.
+ * also aborts when the watchdog fires. `live`: the content is still being rendered (one pass).
  */
 function watched(
   deps: RunDependencies,
@@ -101,6 +101,7 @@ function watched(
   step: 'submit' | 'archive',
   content: ReportContent,
   signal: AbortSignal,
+  live = false,
 ) {
   const submit = step === 'submit';
   const watchdog = watchUpload(
@@ -108,9 +109,20 @@ function watched(
     submit ? report.sftp.noProgressTimeout : report.s3.noProgressTimeout,
     `${submit ? 'SFTP' : 'S3'} upload for ${report.name} ${process.date}`,
     submit ? 'reports[].sftp.noProgressTimeout' : 'reports[].s3.noProgressTimeout',
-    (bytes) => {
-      deps.observer.progressed?.(report.name);
-      deps.progress?.({ report: report.name, date: process.date, step, bytes, totalBytes: content.bytes });
+    {
+      onlyWhileBytesWait: live,
+      onBytes: (bytes) => {
+        deps.observer.progressed?.(report.name);
+        // The render's own progress line (rows) stands for a live upload: its size is not known yet.
+        if (!live)
+          deps.progress?.({
+            report: report.name,
+            date: process.date,
+            step,
+            bytes,
+            totalBytes: content.bytes,
+          });
+      },
     },
   );
   return { ...watchdog, signal: AbortSignal.any([signal, watchdog.signal]) };
@@ -146,13 +158,18 @@ export async function submitWith(
 ): Promise<Record<string, unknown>> {
   const state = journalState(await deps.store.listJournal(process.processId));
   const names = await decideNames(deps, report, process, held, state, 'submit');
-  // content() checks the captured content is all there before anything remote is created. Live
-  // content (one pass) is watched by its render instead: its size is not known before its end.
-  const watch = live
-    ? undefined
-    : watched(deps, report, process, 'submit', await deps.rows.content(process.processId), signal);
-  const content = live ?? (watch as ReturnType<typeof watched>).content;
-  signal = watch?.signal ?? signal;
+  // content() checks the captured content is all there before anything remote is created.
+  const watch = watched(
+    deps,
+    report,
+    process,
+    'submit',
+    live ?? (await deps.rows.content(process.processId)),
+    signal,
+    live !== undefined,
+  );
+  const { content } = watch;
+  signal = watch.signal;
   const journal = (kind: JournalKind, facts: Record<string, unknown>) =>
     deps.store.appendJournal(process.processId, { kind, facts }, held.fence);
   await held.assertHeld();
@@ -217,7 +234,7 @@ export async function submitWith(
     await deps.store.appendEvent(process.processId, { status: 'REPORT_SUBMITTED', facts }, held.fence);
     return facts;
   } finally {
-    watch?.stop();
+    watch.stop();
     await delivery.close();
   }
 }

@@ -14,10 +14,18 @@ export type ProgressListener = (progress: Progress) => void;
 
 /** The same content, reporting how many bytes each read of it has passed on so far. */
 export function trackContent(content: ReportContent, onBytes: (bytes: number) => void): ReportContent {
+  // Read through, not copied: the size and hash of content still being rendered are known only
+  // at its end (live-content.ts).
   return {
-    rows: content.rows,
-    bytes: content.bytes,
-    sha256: content.sha256,
+    get rows() {
+      return content.rows;
+    },
+    get bytes() {
+      return content.bytes;
+    },
+    get sha256() {
+      return content.sha256;
+    },
     open: () => {
       const source = content.open();
       let seen = 0;

@@ -1,9 +1,13 @@
 /**
  * The no-progress watchdog of an upload: while a read of the content is open, it must move a byte
- * at least every `limitMs`, or `signal` is aborted with EodError TIMEOUT. A stalled server (no
- * acks, so backpressure stops the reads) and a stalled source (a render that stopped) look the
- * same from here, which is the point: either way nothing reaches the other side.
+ * at least every `limitMs`, or `signal` is aborted with EodError TIMEOUT. For stored content a
+ * stalled server (no acks, so backpressure stops the reads) and a stalled source (a read of the
+ * capture that stopped) look the same from here, which is the point: either way nothing reaches
+ * the other side. Content still being rendered (one pass) is paced by its render and by the other
+ * consumers of the render, which are not this upload's fault: there only time during which bytes
+ * wait for this upload to take them counts.
  */
+import type { Readable } from 'node:stream';
 import { EodError } from '../core/errors.js';
 import type { ReportContent } from '../ports.js';
 import { trackContent } from './progress.js';
@@ -16,38 +20,52 @@ export interface Watchdog {
   stop(): void;
 }
 
+export interface WatchOptions {
+  /** Also told about every byte count (progress line, liveness). */
+  onBytes?: (bytes: number) => void;
+  /**
+   * Count idle time only while bytes wait to be read (content fed by a render: a slow query or a
+   * slower sibling consumer is not a stalled upload). Default false: any idle read counts.
+   */
+  onlyWhileBytesWait?: boolean;
+}
+
 /**
  * @param limitMs  idle limit in ms (> 0)
  * @param what     for the message, e.g. "SFTP upload of eod_20260101.csv"
  * @param option   the config key that sets the limit, named in the message
- * @param onBytes  also told about every byte count (progress line, liveness)
  */
 export function watchUpload(
   content: ReportContent,
   limitMs: number,
   what: string,
   option: string,
-  onBytes?: (bytes: number) => void,
+  options: WatchOptions = {},
 ): Watchdog {
   const controller = new AbortController();
-  let open = 0;
+  const reads = new Set<Readable>();
   let lastProgress = performance.now();
   let lastBytes = 0;
   const touch = (bytes: number) => {
     lastProgress = performance.now();
     lastBytes = bytes;
-    onBytes?.(bytes);
+    options.onBytes?.(bytes);
   };
   const timer = setInterval(
     () => {
-      if (open === 0 || controller.signal.aborted) return;
+      if (reads.size === 0 || controller.signal.aborted) return;
+      if (options.onlyWhileBytesWait && ![...reads].some((read) => read.readableLength > 0)) {
+        lastProgress = performance.now();
+        return;
+      }
       const idle = performance.now() - lastProgress;
       if (idle < limitMs) return;
+      const total = totalOf(content);
       controller.abort(
         new EodError(
           'TIMEOUT',
-          `${what}: no bytes moved for ${Math.round(idle)} ms after ${lastBytes} of ${content.bytes} bytes (${option} = ${limitMs} ms)`,
-          { timeoutMs: limitMs, bytes: lastBytes, totalBytes: content.bytes },
+          `${what}: no bytes moved for ${Math.round(idle)} ms after ${lastBytes}${total === undefined ? '' : ` of ${total}`} bytes (${option} = ${limitMs} ms)`,
+          { timeoutMs: limitMs, bytes: lastBytes, ...(total === undefined ? {} : { totalBytes: total }) },
         ),
       );
     },
@@ -58,17 +76,34 @@ export function watchUpload(
   return {
     signal: controller.signal,
     content: {
-      ...tracked,
+      get rows() {
+        return tracked.rows;
+      },
+      get bytes() {
+        return tracked.bytes;
+      },
+      get sha256() {
+        return tracked.sha256;
+      },
       open: () => {
         const stream = tracked.open();
-        open++;
+        reads.add(stream);
         lastProgress = performance.now();
         stream.once('close', () => {
-          open--;
+          reads.delete(stream);
         });
         return stream;
       },
     },
     stop: () => clearInterval(timer),
   };
+}
+
+/** The content's size, or undefined while it is still being rendered. */
+function totalOf(content: ReportContent): number | undefined {
+  try {
+    return content.bytes;
+  } catch {
+    return undefined;
+  }
 }

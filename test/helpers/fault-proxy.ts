@@ -32,6 +32,14 @@ export interface FaultProxy {
   cut(): void;
   /** Once `bytes` more have gone upstream (client → server), apply `then` (default: stall). */
   after(bytes: number, then: 'stall' | 'cut'): Promise<void>;
+  /**
+   * Every connection, present and future, stalls on its own once `bytes` of it went upstream
+   * (every attempt freezes mid-upload, past its handshake); `pass()` lifts it. Resolves at the
+   * first such stall.
+   */
+  stallEachAfter(bytes: number): Promise<void>;
+  /** Connections that stalled under `stallEachAfter` so far. */
+  readonly stalledConnections: number;
   close(): Promise<void>;
 }
 
@@ -39,6 +47,10 @@ interface Pair {
   client: Socket;
   server: Socket;
   held: { to: Socket; chunk: Buffer }[];
+  /** Bytes of this connection forwarded upstream. */
+  up: number;
+  /** Stalled on its own (stallEachAfter). */
+  stalled: boolean;
 }
 
 /** Starts a proxy to `target` on a free loopback port. */
@@ -51,14 +63,31 @@ export async function startFaultProxy(target: { host: string; port: number }): P
   let bytesDown = 0;
   let accepted = 0;
   let trigger: { at: number; then: 'stall' | 'cut'; resolve: () => void } | undefined;
+  let eachAfter: { bytes: number; resolve: () => void } | undefined;
+  let stalledConnections = 0;
 
   const forward = (pair: Pair, to: Socket, chunk: Buffer, upstream: boolean) => {
-    if (mode.kind === 'stall') {
+    if (mode.kind === 'stall' || pair.stalled) {
       pair.held.push({ to, chunk });
       return;
     }
-    if (upstream) bytesUp += chunk.length;
-    else bytesDown += chunk.length;
+    if (upstream && eachAfter && pair.up + chunk.length > eachAfter.bytes) {
+      // Forward up to the limit, hold the rest: this connection is frozen from here on.
+      const room = Math.max(0, eachAfter.bytes - pair.up);
+      const rule = eachAfter;
+      eachAfter = undefined; // lets the part within the limit through below
+      if (room > 0) forward(pair, to, chunk.subarray(0, room), upstream);
+      eachAfter = rule;
+      pair.stalled = true;
+      stalledConnections++;
+      rule.resolve();
+      pair.held.push({ to, chunk: chunk.subarray(room) });
+      return;
+    }
+    if (upstream) {
+      bytesUp += chunk.length;
+      pair.up += chunk.length;
+    } else bytesDown += chunk.length;
     if (mode.kind === 'delay') {
       const ms = mode.ms;
       setTimeout(() => to.destroyed || to.write(chunk), ms);
@@ -88,7 +117,7 @@ export async function startFaultProxy(target: { host: string; port: number }): P
     }
     client.setNoDelay(true);
     const upstream = tcpConnect({ host: target.host, port: target.port, noDelay: true });
-    const pair: Pair = { client, server: upstream, held: [] };
+    const pair: Pair = { client, server: upstream, held: [], up: 0, stalled: false };
     pairs.add(pair);
     const drop = () => {
       pairs.delete(pair);
@@ -98,8 +127,8 @@ export async function startFaultProxy(target: { host: string; port: number }): P
     client.on('data', (chunk: Buffer) => forward(pair, upstream, chunk, true));
     upstream.on('data', (chunk: Buffer) => forward(pair, client, chunk, false));
     // A stalled connection must not end either: ends are forwarded only while passing.
-    client.on('end', () => mode.kind !== 'stall' && upstream.end());
-    upstream.on('end', () => mode.kind !== 'stall' && client.end());
+    client.on('end', () => mode.kind !== 'stall' && !pair.stalled && upstream.end());
+    upstream.on('end', () => mode.kind !== 'stall' && !pair.stalled && client.end());
     client.on('error', drop);
     upstream.on('error', drop);
     client.on('close', drop);
@@ -124,9 +153,14 @@ export async function startFaultProxy(target: { host: string; port: number }): P
     get accepted() {
       return accepted;
     },
+    get stalledConnections() {
+      return stalledConnections;
+    },
     pass() {
       mode = { kind: 'pass' };
+      eachAfter = undefined;
       for (const pair of pairs) {
+        pair.stalled = false;
         const held = pair.held.splice(0);
         for (const { to, chunk } of held) {
           if (to === pair.server) bytesUp += chunk.length;
@@ -145,6 +179,18 @@ export async function startFaultProxy(target: { host: string; port: number }): P
       mode = { kind: 'refuse' };
     },
     cut: cutAll,
+    stallEachAfter(bytes) {
+      return new Promise<void>((resolve) => {
+        let first = true;
+        eachAfter = {
+          bytes,
+          resolve: () => {
+            if (first) resolve();
+            first = false;
+          },
+        };
+      });
+    },
     after(bytes, then) {
       return new Promise<void>((resolve) => {
         trigger = { at: bytesUp + bytes, then, resolve };

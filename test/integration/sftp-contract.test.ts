@@ -2,7 +2,8 @@
  * One delivery contract, run against every SFTP server the harness starts (issue 10): OpenSSH,
  * ProFTPD mod_sftp, rclone serve sftp (no write cache) and gesftpserver. The invariants of
  * PRODUCT.md §3 (one byte-identical final file and archive, no temporary file left, one success
- * event each), resume after a crash at each point, conflicts never overwritten.
+ * event each), resume after a crash at each point, conflicts never overwritten, and a session
+ * that freezes mid-upload ending in a recorded failure (the no-progress watchdog, issue 9).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
@@ -11,11 +12,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SFTP_FAILPOINTS, SftpDelivery } from '../../src/adapters/sftp/sftp-delivery.js';
 import { isEodError } from '../../src/core/errors.js';
 import type { ProvidedSftp } from '../harness/provided.js';
+import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { createFixture, type Fixture, runCli, TRANSACTIONS_DDL } from '../helpers/fixture.js';
-import { expectInvariants, oracleCsv } from '../helpers/invariants.js';
+import { expectInvariants, fixtureNames, oracleCsv } from '../helpers/invariants.js';
 import { memoryContent } from '../helpers/memory-content.js';
 import { otherSftpServer, sftpServer } from '../helpers/servers.js';
 import { sftpConfigFor, sftpSectionFor } from '../helpers/sftp-config.js';
+import { startCli } from '../helpers/watched-cli.js';
 
 const SERVERS: Array<[string, () => ProvidedSftp]> = [
   ['OpenSSH', () => sftpServer()],
@@ -162,6 +165,81 @@ describe.each(SERVERS)('delivery contract on %s', (_name, serverOf) => {
       const oracle = await oracleCsv(fx.pool, QUERY.replace('$1::date', `'${date}'::date`), 'Europe/London');
       expect(delivered.file.equals(oracle), date).toBe(true);
       expect(await readdir(directory), date).toEqual([fileName]);
+    }
+  });
+
+  it('a session that freezes mid-upload (TCP alive): each attempt fails on sftp.noProgressTimeout, the lease is released, nothing final at the regulator; healed, the next run delivers one byte-identical file', async () => {
+    const date = '2026-03-09';
+    // About 10 MB: more than the writes in flight and the stream buffers hold, so the upload is
+    // still reading its content when the session freezes.
+    await fx.pool.query(
+      `INSERT INTO transactions
+       SELECT 100000 + g, DATE '2026-03-09', TIMESTAMPTZ '2026-03-09 09:00:00+00' + g * interval '1 second',
+              repeat('stall ' || g, 40), g / 10.0
+       FROM generate_series(1, 24000) g`,
+    );
+    const directory = await freshDirectory();
+    const { fileName } = fixtureNames(date);
+    const proxy = await startFaultProxy({ host: '127.0.0.1', port: server.port });
+    let run: ReturnType<typeof startCli> | undefined;
+    try {
+      const config = await fx.writeConfig({
+        top: {
+          lock: { strategy: 'lease', atMostFor: '60s', atLeastFor: '0s', renewEvery: '1s' },
+          retry: { attempts: 2, initialDelay: '300ms', maxDelay: '1s' },
+        },
+        report: {
+          query: QUERY,
+          sftp: {
+            ...sftpSectionFor(server, directory),
+            port: proxy.port,
+            // The request timeout is far longer: only the watchdog can end these attempts in time.
+            requestTimeout: '40s',
+            noProgressTimeout: '1500ms',
+          },
+        },
+      });
+      // Every session freezes once 512 KiB of it went upstream: past the handshake, mid-upload.
+      const frozen = proxy.stallEachAfter(512 * 1024);
+      run = startCli(['run', '--config', config, '--date', date], { ...fx.env, EOD_INSTANCE_ID: 'stall' });
+      await frozen;
+      const exit = await Promise.race([
+        run.exit,
+        new Promise((resolve) => setTimeout(() => resolve('still running after 35 s'), 35_000)),
+      ]);
+      // Attempt 1 is fed by the render (one pass), attempt 2 reads the stored capture.
+      expect(exit, run.stderr.slice(-3000)).toEqual({ code: 1, signal: null });
+      const failures = (
+        await fx.pool.query<{ failure_details: string }>(
+          `SELECT e.failure_details FROM end_of_day_reporting p JOIN end_of_day_reporting_event e USING (process_id)
+           WHERE p.report = 'eod-tx' AND p.date = $1::date AND e.status = 'REPORT_SUBMISSION_FAILURE'
+           ORDER BY e.event_id`,
+          [date],
+        )
+      ).rows.map((r) => r.failure_details);
+      expect(failures).toHaveLength(2);
+      for (const failure of failures)
+        expect(failure).toMatch(
+          /no bytes moved for \d+ ms after \d+ .*\(reports\[\]\.sftp\.noProgressTimeout = 1500 ms\)/,
+        );
+      expect(proxy.stalledConnections, 'both attempts froze mid-upload').toBe(2);
+      const lease = await fx.pool.query<{ released_at: Date | null }>(
+        `SELECT released_at FROM shedlock WHERE name = 'eod-report:eod-tx'`,
+      );
+      expect(lease.rows[0]?.released_at, 'the lease is released').not.toBeNull();
+      expect(await readdir(directory), 'no final file at the regulator').not.toContain(fileName);
+      expect(await fx.listObjects(), 'nothing archived').not.toContain(fixtureNames(date).key);
+
+      proxy.pass();
+      const healed = await runCli(['run', '--config', config, '--date', date], fx.env);
+      expect(healed.code, healed.stderr.slice(-3000)).toBe(0);
+      const delivered = await expectInvariants({ ...fx, sftpDir: directory }, fixtureNames(date));
+      const oracle = await oracleCsv(fx.pool, QUERY.replace('$1::date', `'${date}'::date`), 'Europe/London');
+      expect(delivered.file.equals(oracle)).toBe(true);
+      expect(await readdir(directory)).toEqual([fileName]);
+    } finally {
+      run?.child.kill('SIGKILL');
+      await proxy.close();
     }
   });
 });

@@ -53,13 +53,22 @@ export function isUnsupported(error: unknown): boolean {
 const SSH2_DEFAULT_WRITE_LENGTH = 34000 - 2 * 1024;
 
 export class RemoteFs {
+  /** The channel ended (the session was dropped): ssh2 would queue a request and never answer it. */
+  private ended = false;
+
   constructor(
     readonly sftp: SFTPWrapper,
     /** `user@host:port`, for messages. */
     readonly endpoint: string,
     /** Each request fails with EodError TIMEOUT when unanswered this long (0: never). */
     readonly requestTimeoutMs = 0,
-  ) {}
+  ) {
+    const end = () => {
+      this.ended = true;
+    };
+    sftp.once('end', end);
+    sftp.once('close', end);
+  }
 
   fail(operation: string, path: string, error: unknown): EodError {
     const status = statusOf(error);
@@ -79,6 +88,10 @@ export class RemoteFs {
     run: (done: (error?: Error | null, value?: T) => void) => void,
   ) {
     return new Promise<T>((resolve, reject) => {
+      if (this.ended) {
+        reject(this.fail(operation, path, new Error('the SFTP session has ended')));
+        return;
+      }
       // A server that stops answering (TCP and SSH keep-alives fine, SFTP silent) would otherwise
       // hold the step forever; the caller ends the session, which drops the pending request.
       const timer =

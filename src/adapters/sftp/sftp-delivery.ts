@@ -308,9 +308,16 @@ export class SftpDelivery implements DeliveryTarget {
   ): Promise<T> {
     const session = await connectSftp(this.config, { ...this.options.connect, signal });
     this.sessions.add(session);
+    // An abort (the no-progress watchdog, a lost lease, shutdown) ends the session at once: requests
+    // waiting on a frozen server fail now instead of at their own request timeout, and nothing
+    // more is done in the session. An act already sent is settled by the journal's intent.
+    const drop = () => session.client.destroy();
+    signal?.addEventListener('abort', drop, { once: true });
     try {
+      if (signal?.aborted) drop();
       return await work(new RemoteFs(session.sftp, session.endpoint, this.config.requestTimeout), session);
     } finally {
+      signal?.removeEventListener('abort', drop);
       this.sessions.delete(session);
       await session.end();
     }
