@@ -65,7 +65,10 @@ export async function captureInOnePass(
     facts: { ...base },
     signal,
     tap: fan,
-    onBytes: (bytes) => deps.progress?.({ report: report.name, date: process.date, step: 'rows', bytes }),
+    onBytes: (bytes) => {
+      deps.observer.progressed?.(report.name);
+      deps.progress?.({ report: report.name, date: process.date, step: 'rows', bytes });
+    },
   });
   // The consumers start once the query has produced bytes: a refused query touches no server.
   const accepted = await Promise.race([

@@ -75,11 +75,20 @@ export async function runReport(
   // instance holds the report's lock for a later one.
   if (done.length === sorted.length) return { kind: 'ran', report: report.name, dates: done };
 
-  const held = await deps.lock.tryAcquire(lockNameFor(report));
-  if (!held) {
+  const acquired = await deps.lock.tryAcquire(lockNameFor(report));
+  if (!acquired) {
     deps.observer.lockContended?.(report.name);
     return { kind: 'lock-held', report: report.name };
   }
+  // A renewal right before an act is progress of the step (liveness); the keep-alive timer's
+  // renewals are not: they go on while a step hangs.
+  const held: HeldLock = {
+    ...acquired,
+    renewBeforeAct: async () => {
+      await acquired.renewBeforeAct();
+      deps.observer.progressed?.(report.name);
+    },
+  };
   deps.observer.lockAcquired?.(report.name);
   const outcomes: DateOutcome[] = [];
   try {

@@ -447,6 +447,16 @@ export const configSchema = z
         deadManSwitchUrl: httpUrl('https://hc-ping.com/<uuid>')
           .optional()
           .describe('healthchecks-style base URL: pinged at /start, on success, at /fail.'),
+        livenessStaleAfter: duration(
+          '/healthz fails when the running steps moved no bytes and renewed no lease for this long, or, with no step running, the scheduler timer did not beat for this long. A query silent for longer before its first row counts as stuck.',
+        )
+          .refine((ms) => ms >= 1000, 'expected at least 1s')
+          .prefault('90s'),
+        alertReclaimAfter: duration(
+          'An alert claimed but not sent this long ago (webhook down through the retries, instance died) is sent by the next instance that looks; a sender gives up its own retries after half of it.',
+        )
+          .refine((ms) => ms >= 1000, 'expected at least 1s')
+          .prefault('5m'),
       })
       .prefault({}),
     serve: z

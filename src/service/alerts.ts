@@ -2,12 +2,18 @@
  * Outgoing alerts (PRODUCT.md §6): a Slack-compatible webhook on a failed day, on a missed
  * deadline and on a date that left the catch-up window incomplete (missing), sent once per
  * (report, date, kind) across all instances (the database decides who sends), and an optional healthchecks-style dead-man's switch pinged at start, success and failure.
- * URLs carry tokens: they are never logged.
+ * An alert whose claimer could not send it (webhook down through its retries, the instance died
+ * after the claim) is claimed again by any instance once the claim is `reclaimAfterMs` old
+ * (issue 9 fault 5). The claimer stops retrying after half that age, so two instances do not
+ * send the same alert; a send whose success could not be recorded (database lost right then) may
+ * go out twice. URLs carry tokens: they are never logged.
  */
 
+import { setTimeout as delay } from 'node:timers/promises';
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { claimAlert, recordAlertDelivery } from '../adapters/postgres/sql/alerts.js';
+import { claimAlert, reclaimAlerts, recordAlertDelivery } from '../adapters/postgres/sql/alerts.js';
+import type { Failpoint } from '../app/failpoints.js';
 import { retryDelay } from '../core/backoff.js';
 import { coerceError, EodError } from '../core/errors.js';
 
@@ -34,9 +40,22 @@ export function failureAlert(
   };
 }
 
+export interface Alert {
+  kind: AlertKind;
+  report: string;
+  /** YYYY-MM-DD */
+  date: string;
+  text: string;
+}
+
 export interface AlertSender {
-  /** Sends the alert unless any instance already did; resolves whether this call sent it. */
-  notifyOnce(alert: { kind: AlertKind; report: string; date: string; text: string }): Promise<boolean>;
+  /** Sends the alert unless any instance already claimed it; resolves whether this call sent it. */
+  notifyOnce(alert: Alert): Promise<boolean>;
+  /**
+   * Claims and sends alerts left unsent by their claimer for `reclaimAfterMs` (webhook down,
+   * instance died); resolves how many went out now. Errors of the database are thrown.
+   */
+  resendUnsent(): Promise<number>;
   ping(kind: 'start' | 'success' | 'fail'): Promise<void>;
 }
 
@@ -47,14 +66,22 @@ export interface AlertOptions {
   webhookUrl?: string;
   deadManSwitchUrl?: string;
   attempts?: number;
+  /** monitoring.alertReclaimAfter in ms (default 5 min). */
+  reclaimAfterMs?: number;
   fetch?: typeof fetch;
   sleep?: (ms: number) => Promise<void>;
+  /** `alert.after-claim`: between the claim and the first send. */
+  failpoint?: Failpoint;
+  /** Aborted at shutdown: no further retries (an unsent claim is re-claimed later). */
+  stop?: AbortSignal;
 }
 
 export function createAlertSender(options: AlertOptions): AlertSender {
   const send = options.fetch ?? fetch;
   const attempts = options.attempts ?? 4;
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const reclaimAfterMs = options.reclaimAfterMs ?? 300_000;
+  const sleep =
+    options.sleep ?? ((ms: number) => delay(ms, undefined, { signal: options.stop }).catch(() => undefined));
 
   async function post(url: string, body: unknown): Promise<void> {
     const response = await send(url, {
@@ -66,34 +93,79 @@ export function createAlertSender(options: AlertOptions): AlertSender {
     if (!response.ok) throw new Error(`webhook answered HTTP ${response.status}`);
   }
 
+  /** Up to `attempts` sends, within half the re-claim age of the claim; records the outcome. */
+  async function deliver(webhookUrl: string, alert: Alert, claimedAt: number): Promise<boolean> {
+    let error: string | null = null;
+    let made = 0;
+    for (;;) {
+      made++;
+      try {
+        await post(webhookUrl, { text: alert.text });
+        error = null;
+        break;
+      } catch (thrown) {
+        error = coerceError(thrown).message;
+      }
+      const wait = retryDelay(made, { initialDelayMs: 1000, maxDelayMs: 30_000 });
+      // Past half the re-claim age another instance may claim it soon: leave it to that one.
+      if (made >= attempts || performance.now() - claimedAt + wait > reclaimAfterMs / 2) break;
+      await sleep(wait);
+      if (options.stop?.aborted) break;
+    }
+    await recordAlertDelivery(options.pool, {
+      ...alert,
+      instanceId: options.instanceId,
+      attempts: made,
+      error,
+    });
+    const facts = { event: 'alert', kind: alert.kind, report: alert.report, date: alert.date };
+    if (error)
+      options.logger.error(
+        { ...facts, error, retryAfterMs: reclaimAfterMs },
+        `alert ${alert.kind} for ${alert.report} ${alert.date} could not be sent (${error}); an instance sends it again once the claim is monitoring.alertReclaimAfter old`,
+      );
+    else options.logger.info(facts, `alert ${alert.kind} for ${alert.report} ${alert.date} sent`);
+    return error === null;
+  }
+
   return {
     async notifyOnce(alert) {
       const { webhookUrl } = options;
       if (!webhookUrl) return false;
+      const claimedAt = performance.now();
       const claimed = await claimAlert(options.pool, { ...alert, instanceId: options.instanceId });
       if (!claimed) return false;
-      let error: string | null = null;
-      let attempt = 0;
-      for (attempt = 1; attempt <= attempts; attempt++) {
-        try {
-          await post(webhookUrl, { text: alert.text });
-          error = null;
-          break;
-        } catch (thrown) {
-          error = coerceError(thrown).message;
-          if (attempt < attempts)
-            await sleep(retryDelay(attempt, { initialDelayMs: 1000, maxDelayMs: 30_000 }));
-        }
-      }
-      await recordAlertDelivery(options.pool, { ...alert, attempts: Math.min(attempt, attempts), error });
-      const facts = { event: 'alert', kind: alert.kind, report: alert.report, date: alert.date };
-      if (error)
-        options.logger.error(
-          { ...facts, error },
-          `alert ${alert.kind} for ${alert.report} ${alert.date} could not be sent`,
+      await options.failpoint?.('alert.after-claim');
+      return deliver(webhookUrl, alert, claimedAt);
+    },
+
+    async resendUnsent() {
+      const { webhookUrl } = options;
+      if (!webhookUrl) return 0;
+      const claimedAt = performance.now();
+      const stale = await reclaimAlerts(options.pool, {
+        instanceId: options.instanceId,
+        olderThanMs: reclaimAfterMs,
+        limit: 20,
+      });
+      let sent = 0;
+      for (const row of stale) {
+        // Shutting down: the rest stay claimed and unsent, so another instance takes them later.
+        if (options.stop?.aborted) break;
+        const alert = { ...row, kind: row.kind as AlertKind };
+        options.logger.warn(
+          {
+            event: 'alert.reclaimed',
+            kind: alert.kind,
+            report: alert.report,
+            date: alert.date,
+            from: row.previousClaimer,
+          },
+          `alert ${alert.kind} for ${alert.report} ${alert.date} claimed by ${row.previousClaimer} was never sent: sending it now`,
         );
-      else options.logger.info(facts, `alert ${alert.kind} for ${alert.report} ${alert.date} sent`);
-      return error === null;
+        if (await deliver(webhookUrl, alert, claimedAt)) sent++;
+      }
+      return sent;
     },
 
     async ping(kind) {

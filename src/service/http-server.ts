@@ -24,8 +24,6 @@ export interface HttpOptions {
   now: () => Date;
   /** For the missing dates on the page and in /api/runs. */
   history?: ReportHistory;
-  /** The scheduler loops at least every 30 s; after this long without a loop it is not alive. */
-  heartbeatStaleAfterSeconds?: number;
 }
 
 export async function startHttpServer(
@@ -43,13 +41,16 @@ export async function startHttpServer(
       } catch (error) {
         problems.push(`database unreachable: ${coerceError(error).message}`);
       }
-      const age = options.metrics.secondsSinceHeartbeat();
-      if (age > (options.heartbeatStaleAfterSeconds ?? 90))
-        problems.push(`scheduler has not looped for ${Math.round(age)} s`);
+      // Liveness by progress (liveness.ts): a long step that moves bytes keeps the instance alive.
+      const life = options.metrics.liveness.verdict();
+      problems.push(...life.problems);
       const body = JSON.stringify({
         status: problems.length === 0 ? 'ok' : 'unhealthy',
         instance: options.instanceId,
         problems,
+        warnings: life.warnings,
+        scheduler: life.scheduler,
+        steps: life.steps,
       });
       reply(res, problems.length === 0 ? 200 : 503, 'application/json', body);
     },

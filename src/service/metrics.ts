@@ -12,6 +12,7 @@ import type { ReportConfig } from '../config/schema.js';
 import type { Step } from '../core/events.js';
 import type { ReportHistory } from '../ports.js';
 import { newestDeadline } from './due-dates.js';
+import { createLiveness, type Liveness } from './liveness.js';
 import { missingDatesOf } from './missing-dates.js';
 
 const STEP_OF_STATUS: Record<string, Step> = {
@@ -23,10 +24,10 @@ const STEP_OF_STATUS: Record<string, Step> = {
 export interface ServiceMetrics {
   registry: Registry;
   observer: RunObserver;
-  /** Records a scheduler loop at `at` (ms since the epoch; default now). */
+  /** What /healthz judges by: the scheduler timer's beats and the progress of running steps. */
+  liveness: Liveness;
+  /** Records a beat of the scheduler timer at `at` (ms since the epoch; default now). */
   heartbeat(at?: number): void;
-  /** Seconds since the scheduler last looped; for /healthz. */
-  secondsSinceHeartbeat(): number;
 }
 
 export function createMetrics(options: {
@@ -38,6 +39,8 @@ export function createMetrics(options: {
   clockSkewSeconds?: () => number | null;
   /** For eod_report_missing_dates; without it the gauge is not exported. */
   history?: ReportHistory;
+  /** Default: monitoring.livenessStaleAfter's default, 90 s. */
+  liveness?: Liveness;
 }): ServiceMetrics {
   const now = options.now ?? (() => new Date());
   const reportNames = options.reports.map((r) => r.name);
@@ -73,13 +76,31 @@ export function createMetrics(options: {
     labelNames: ['report'],
     registers: [registry],
   });
-  let lastHeartbeat = Date.now();
+  const liveness = options.liveness ?? createLiveness({ staleAfterMs: 90_000 });
   new Gauge({
     name: 'eod_report_scheduler_heartbeat_timestamp_seconds',
-    help: 'Last scheduler loop of this instance (unix time).',
+    help: 'Last beat of the scheduler timer of this instance (unix time); it beats while steps run.',
     registers: [registry],
     collect() {
-      this.set(lastHeartbeat / 1000);
+      this.set(liveness.lastBeatSeconds());
+    },
+  });
+  new Gauge({
+    name: 'eod_report_scheduler_stalled',
+    help: '1 when the scheduler timer of this instance did not beat for monitoring.livenessStaleAfter.',
+    registers: [registry],
+    collect() {
+      this.set(liveness.verdict().scheduler.stalled ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'eod_report_step_idle_seconds',
+    help: 'Seconds since the step running on this instance last made progress (bytes moved, lease renewed).',
+    labelNames: ['report', 'step'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of liveness.verdict().steps) this.set({ report: s.report, step: s.step }, s.idleSeconds);
     },
   });
   new Gauge({
@@ -199,29 +220,27 @@ export function createMetrics(options: {
 
   const key = (report: string, step: Step) => `${report}\u0000${step}`;
   const observer: RunObserver = {
-    stepStarted: (c) =>
-      running.set(key(c.report, c.step), { report: c.report, step: c.step, since: performance.now() }),
-    stepSucceeded: (c, ms) => {
+    stepStarted: (c) => {
+      running.set(key(c.report, c.step), { report: c.report, step: c.step, since: performance.now() });
+      liveness.observer.stepStarted(c);
+    },
+    stepSucceeded: (c, ms, facts) => {
       running.delete(key(c.report, c.step));
       duration.observe({ report: c.report, step: c.step, outcome: 'success' }, ms / 1000);
+      liveness.observer.stepSucceeded(c, ms, facts);
     },
-    stepFailed: (c, ms) => {
+    stepFailed: (c, ms, error, willRetry) => {
       running.delete(key(c.report, c.step));
       duration.observe({ report: c.report, step: c.step, outcome: 'failure' }, ms / 1000);
       failures.inc({ report: c.report, step: c.step });
+      liveness.observer.stepFailed(c, ms, error, willRetry);
     },
     lockAcquired: (report) => acquisitions.inc({ report }),
     lockContended: (report) => contentions.inc({ report }),
+    progressed: (report) => liveness.observer.progressed?.(report),
   };
 
-  return {
-    registry,
-    observer,
-    heartbeat: (at = Date.now()) => {
-      lastHeartbeat = at;
-    },
-    secondsSinceHeartbeat: () => (Date.now() - lastHeartbeat) / 1000,
-  };
+  return { registry, observer, liveness, heartbeat: (at) => liveness.beat(at) };
 }
 
 /** Shares one read between the gauges of a scrape: the result is reused for a second. */

@@ -3,7 +3,9 @@
  * least every 30 s (sleep, clock jumps), works out which dates must be complete by now (the newest
  * due date and the catch-up window), and runs the incomplete ones, oldest first, under the report's
  * lock. Another instance holding the lock is normal: the loop just checks again later. A failed
- * day is retried with growing delays, never in a tight loop.
+ * day is retried with growing delays, never in a tight loop. Beside them, the scheduler's own
+ * timer (monitor.ts) beats, checks deadlines and missing dates, and re-sends unsent alerts,
+ * whatever the report loops are waiting for.
  */
 import type { Logger } from 'pino';
 import { completedProcess, type RunDependencies, runReport } from '../app/run-report.js';
@@ -12,8 +14,8 @@ import { retryDelay } from '../core/backoff.js';
 import { coerceError } from '../core/errors.js';
 import type { ReportHistory } from '../ports.js';
 import { type AlertSender, failureAlert } from './alerts.js';
-import { dueDates, msUntilNextTick, newestDeadline } from './due-dates.js';
-import { missingDatesOf } from './missing-dates.js';
+import { dueDates, msUntilNextTick } from './due-dates.js';
+import { AlertDispatch, runMonitor } from './monitor.js';
 
 export interface SchedulerOptions {
   deps: RunDependencies;
@@ -22,7 +24,10 @@ export interface SchedulerOptions {
   history: ReportHistory;
   logger: Logger;
   alerts: AlertSender;
+  /** Called by the scheduler timer at each beat (liveness). */
   heartbeat: () => void;
+  /** Period of the scheduler timer (beat, deadline checks, unsent alerts), ms; default 10 000. */
+  monitorEveryMs?: number;
   retryFailed: { initialDelayMs: number; maxDelayMs: number };
   /** Aborted to stop scheduling new work (SIGTERM). */
   stop: AbortSignal;
@@ -40,6 +45,7 @@ export async function runScheduler(options: SchedulerOptions): Promise<void> {
   const slots = new Slots(options.concurrency);
   const maxSleepMs = options.maxSleepMs ?? 30_000;
   const sleep = (ms: number) => deps.clock.sleep(ms, options.stop).catch(() => undefined);
+  const dispatch = new AlertDispatch(options.alerts, logger);
 
   const firstStartLogged = new Set<string>();
   async function pendingDates(report: ReportConfig, now: Date): Promise<string[]> {
@@ -64,46 +70,10 @@ export async function runScheduler(options: SchedulerOptions): Promise<void> {
     return pending;
   }
 
-  async function checkDeadline(report: ReportConfig, now: Date): Promise<void> {
-    const due = newestDeadline(report, now);
-    if (!due || now <= due.deadline) return;
-    const { date, deadline } = due;
-    const process = await deps.store.findProcess(report.name, date);
-    const events = process ? await deps.store.listEvents(process.processId) : [];
-    if (events.some((e) => e.status === 'REPORT_SUBMITTED')) return;
-    await options.alerts.notifyOnce({
-      kind: 'deadline',
-      report: report.name,
-      date,
-      text: `:alarm_clock: eod-report: *${report.name}* for ${date} was not submitted by its deadline ${report.deadline} ${report.timezone} (${deadline.toISOString()}).`,
-    });
-  }
-
-  // Dates this instance already reported missing; the alert table makes it once across instances.
-  const reportedMissing = new Set<string>();
-  async function reportMissing(report: ReportConfig, now: Date): Promise<void> {
-    for (const date of await missingDatesOf(options.history, report, now)) {
-      const key = `${report.name}\u0000${date}`;
-      if (reportedMissing.has(key)) continue;
-      reportedMissing.add(key);
-      logger.warn(
-        { event: 'scheduler.missing-date', report: report.name, date },
-        `${report.name} ${date} is missing: it left the catch-up window incomplete and serve will not run it; fill it with: eod-report run --report ${report.name} --date ${date}`,
-      );
-      await options.alerts.notifyOnce({
-        kind: 'missing',
-        report: report.name,
-        date,
-        text: `:warning: eod-report: *${report.name}* for ${date} is missing: it left the catch-up window (catchUpDays ${report.catchUpDays}) without completing, and serve will not run it on its own. Fill it with \`eod-report run --report ${report.name} --date ${date}\`.`,
-      });
-    }
-  }
-
   async function reportLoop(report: ReportConfig): Promise<void> {
     let failures = 0;
     let retryAt = 0;
     while (!options.stop.aborted) {
-      options.heartbeat();
       const now = deps.clock.now();
       try {
         const pending = now.getTime() >= retryAt ? await pendingDates(report, now) : [];
@@ -124,7 +94,7 @@ export async function runScheduler(options: SchedulerOptions): Promise<void> {
               retryAt =
                 deps.clock.now().getTime() + retryDelay(failures, options.retryFailed, options.random);
               await options.alerts.ping('fail');
-              await options.alerts.notifyOnce({
+              dispatch.notify({
                 report: report.name,
                 date: failed.date,
                 ...failureAlert(report.name, failed.date, failed.step, failed.error),
@@ -135,8 +105,6 @@ export async function runScheduler(options: SchedulerOptions): Promise<void> {
             }
           }
         }
-        await checkDeadline(report, deps.clock.now());
-        await reportMissing(report, deps.clock.now());
       } catch (error) {
         if (options.stop.aborted) break;
         failures++;
@@ -156,7 +124,19 @@ export async function runScheduler(options: SchedulerOptions): Promise<void> {
     }
   }
 
-  await Promise.all(options.reports.map((report) => reportLoop(report)));
+  const monitor = runMonitor({
+    reports: options.reports,
+    history: options.history,
+    store: deps.store,
+    clock: deps.clock,
+    logger,
+    alerts: dispatch,
+    heartbeat: options.heartbeat,
+    everyMs: options.monitorEveryMs ?? 10_000,
+    stop: options.stop,
+  });
+  await Promise.all([...options.reports.map((report) => reportLoop(report)), monitor]);
+  await dispatch.settled();
 }
 
 /** A counting semaphore: at most `size` holders; `take` resolves null when stopped while waiting. */

@@ -22,7 +22,7 @@ describe('serve HTTP endpoints', () => {
       reports: [fx.baseReport()],
     }).reports;
 
-  async function serve(pool: pg.Pool, staleAfter?: number) {
+  async function serve(pool: pg.Pool) {
     const metrics = createMetrics({ pool, reports: reports() });
     const http = await startHttpServer({
       host: '127.0.0.1',
@@ -34,7 +34,6 @@ describe('serve HTTP endpoints', () => {
       statusDays: 7,
       logger: pino({ level: 'silent' }),
       now: () => new Date(),
-      ...(staleAfter === undefined ? {} : { heartbeatStaleAfterSeconds: staleAfter }),
     });
     return { http, metrics };
   }
@@ -66,7 +65,7 @@ describe('serve HTTP endpoints', () => {
     }
   });
 
-  it('healthz is 503 when the database is unreachable or the scheduler stopped looping', async () => {
+  it('healthz is 503 when the database is unreachable or, with no step running, the scheduler timer stopped beating', async () => {
     const dead = new pg.Pool({
       connectionString: `postgres://x:y@127.0.0.1:${await freePort()}/none`,
       connectionTimeoutMillis: 2000,
@@ -90,7 +89,7 @@ describe('serve HTTP endpoints', () => {
       const health = await fetch(`${stale.url}/healthz`);
       expect(health.status).toBe(503);
       expect(((await health.json()) as { problems: string[] }).problems.join('\n')).toMatch(
-        /scheduler has not looped/,
+        /scheduler timer has not beaten for 120 s/,
       );
     } finally {
       await stale.close();

@@ -111,6 +111,8 @@ describe('loadConfig: valid files', () => {
     expect(config.monitoring).toEqual({
       port: 9464,
       host: '127.0.0.1',
+      livenessStaleAfter: 90_000,
+      alertReclaimAfter: 300_000,
     });
     expect(config.log).toEqual({ level: 'info' });
     const [report] = config.reports;

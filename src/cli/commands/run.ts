@@ -130,6 +130,8 @@ async function alertUncertain(app: App, outcomes: readonly RunOutcome[]): Promis
     instanceId: app.instanceId,
     logger: app.logger,
     webhookUrl,
+    reclaimAfterMs: app.config.monitoring.alertReclaimAfter,
+    failpoint: app.deps.failpoint,
   });
   for (const outcome of outcomes) {
     if (outcome.kind !== 'ran') continue;

@@ -10,6 +10,7 @@ import { pruneDaily } from '../../app/prune.js';
 import { EXIT } from '../../core/errors.js';
 import { createAlertSender } from '../../service/alerts.js';
 import { startHttpServer } from '../../service/http-server.js';
+import { createLiveness } from '../../service/liveness.js';
 import { createMetrics } from '../../service/metrics.js';
 import { runScheduler } from '../../service/scheduler.js';
 import { appFor, type GlobalOptions, loadFor, loggerFor } from '../context.js';
@@ -25,7 +26,9 @@ export async function serveCommand(io: Io, options: GlobalOptions, signal: Abort
     // Database time drives due dates; keep the reading fresh for as long as the service runs.
     app.clock.start();
     const now = () => app.clock.now();
+    const staleAfterMs = config.monitoring.livenessStaleAfter;
     const metrics = createMetrics({
+      liveness: createLiveness({ staleAfterMs }),
       pool: app.pool,
       reports: config.reports,
       now,
@@ -38,6 +41,9 @@ export async function serveCommand(io: Io, options: GlobalOptions, signal: Abort
       logger,
       webhookUrl: config.monitoring.alertWebhookUrl,
       deadManSwitchUrl: config.monitoring.deadManSwitchUrl,
+      reclaimAfterMs: config.monitoring.alertReclaimAfter,
+      failpoint: app.deps.failpoint,
+      stop: signal,
     });
     const http = await startHttpServer({
       host: config.monitoring.host,
@@ -65,6 +71,8 @@ export async function serveCommand(io: Io, options: GlobalOptions, signal: Abort
       logger,
       alerts,
       heartbeat: metrics.heartbeat,
+      // Three beats per livenessStaleAfter at least, so that one late beat is not a stall.
+      monitorEveryMs: Math.min(10_000, Math.floor(staleAfterMs / 3)),
       retryFailed: {
         initialDelayMs: config.serve.retryFailedAfter,
         maxDelayMs: config.serve.retryFailedAtMost,
