@@ -15,12 +15,14 @@ import { newestDeadline } from './due-dates.js';
 import { missingDatesOf } from './missing-dates.js';
 
 /**
- * Alert sends running beside the loops that decide them; errors are logged, never thrown.
- * `settled()` waits for those in flight (shutdown).
+ * Alert sends running beside the loops that decide them, one after another in the order they
+ * were noticed (the oldest missing date first); errors are logged, never thrown. `settled()`
+ * waits for those in flight (shutdown).
  */
 export class AlertDispatch {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly noticed = new Set<string>();
+  private queue: Promise<void> = Promise.resolve();
   private resending = false;
 
   constructor(
@@ -33,7 +35,7 @@ export class AlertDispatch {
     const key = `${alert.kind}\u0000${alert.report}\u0000${alert.date}`;
     if (this.noticed.has(key)) return;
     this.noticed.add(key);
-    this.track(
+    const sending = this.queue.then(() =>
       this.alerts.notifyOnce(alert).then(
         () => undefined,
         (error: unknown) => {
@@ -42,8 +44,8 @@ export class AlertDispatch {
           throw error;
         },
       ),
-      `alert ${alert.kind} for ${alert.report} ${alert.date}`,
     );
+    this.queue = this.track(sending, `alert ${alert.kind} for ${alert.report} ${alert.date}`);
   }
 
   /** Sends, in the background, the alerts other claimers left unsent; one round at a time. */
@@ -65,7 +67,8 @@ export class AlertDispatch {
     await Promise.all(this.inFlight);
   }
 
-  private track(sending: Promise<void>, what: string): void {
+  /** The send with its error logged; resolves when it is over, whatever its outcome. */
+  private track(sending: Promise<void>, what: string): Promise<void> {
     const tracked = sending.catch((error: unknown) => {
       this.logger.error(
         { err: coerceError(error), event: 'alert.error' },
@@ -74,6 +77,7 @@ export class AlertDispatch {
     });
     this.inFlight.add(tracked);
     void tracked.finally(() => this.inFlight.delete(tracked));
+    return tracked;
   }
 }
 
