@@ -226,7 +226,7 @@ describe('eod-report run (real PostgreSQL, OpenSSH sshd, s3rver; CLI as a child 
     expect((await fx.listObjects()).filter((k) => k.includes('20260204'))).toEqual([]);
   });
 
-  it('a missing bucket fails the archive after a successful submission', async () => {
+  it('a missing bucket fails the archive once (not retried) after a successful submission', async () => {
     const bad = await fx.writeConfig({
       report: { s3: { ...(fx.baseReport().s3 as object), bucket: 'no-such-bucket-eod' }, query: QUERY },
     });
@@ -237,7 +237,6 @@ describe('eod-report run (real PostgreSQL, OpenSSH sshd, s3rver; CLI as a child 
       'STARTED',
       'ROWS_CREATED',
       'REPORT_SUBMITTED',
-      'REPORT_ARCHIVING_FAILURE',
       'REPORT_ARCHIVING_FAILURE',
     ]);
     expect(events[3]?.failure_details).toMatch(/no-such-bucket-eod/);

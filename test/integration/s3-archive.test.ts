@@ -393,9 +393,13 @@ describe('S3Archive against s3rver', () => {
     expect(stored.message).toMatch(/NoSuchBucket: bucket "no-such-archive" does not exist/);
     expect(stored.message).toContain('s3://no-such-archive/');
     expect(stored.facts).toMatchObject({ bucket: 'no-such-archive', s3Code: 'NoSuchBucket' });
+    expect(stored.message).toMatch(/; create it or correct reports\[\]\.s3\.bucket; not retried$/);
+    expect(stored.retryable, 'another attempt finds no bucket either').toBe(false);
 
     const checked = await rejection(archive.check());
-    expect(checked.message).toContain('bucket "no-such-archive" does not exist (NoSuchBucket)');
+    expect(checked.message).toContain(
+      'bucket "no-such-archive" does not exist (NoSuchBucket); create it or correct reports[].s3.bucket',
+    );
     expect(checked.message).not.toContain(s3.secretAccessKey);
   });
 

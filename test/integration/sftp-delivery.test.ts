@@ -331,8 +331,9 @@ describe('SftpDelivery against OpenSSH sshd', () => {
     const delivery = new SftpDelivery(configFor(server, directory, { privateKeyFile: keyFile, password }));
     const error = await rejection(delivery.deliver('report.csv', memoryContent(Buffer.from('a\n'))));
     expect(error.message).toBe(
-      `SFTP authentication failed for ${server.username}@127.0.0.1:${server.port} (tried: publickey, password, keyboard-interactive)`,
+      `SFTP authentication failed for ${server.username}@127.0.0.1:${server.port} (tried: publickey, password, keyboard-interactive); check reports[].sftp.username, reports[].sftp.privateKeyFile, reports[].sftp.password; not retried`,
     );
+    expect(isEodError(error) && error.retryable, 'the same credentials would be refused again').toBe(false);
     const everything = JSON.stringify({
       message: error.message,
       stack: error.stack,

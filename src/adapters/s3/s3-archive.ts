@@ -26,7 +26,7 @@ import type {
   StagedArchive,
 } from '../../ports.js';
 import { createS3Client } from './client.js';
-import { explain, httpStatus, isPreconditionFailed, optional } from './s3-errors.js';
+import { explain, httpStatus, isPreconditionFailed, optional, s3Failure } from './s3-errors.js';
 import { hashObject } from './s3-read-back.js';
 import { abortStaleUploads, stageUpload } from './staged-upload.js';
 import { openVerified } from './verified-body.js';
@@ -188,8 +188,11 @@ export class S3Archive implements Archive {
     const { bucket } = this.#config;
     const where = this.#config.endpoint ?? `AWS S3 (${this.#config.region})`;
     const fail = (error: unknown, operation: string | undefined): EodError => {
-      const { code, reason, facts } = explain(error, this.#config, operation);
-      return new EodError('UNAVAILABLE', `s3 bucket "${bucket}" at ${where}: ${reason} (${code})`, facts);
+      const explained = explain(error, this.#config, operation);
+      const { code, reason, facts } = explained;
+      return s3Failure(`s3 bucket "${bucket}" at ${where}: ${reason} (${code})`, explained, facts, {
+        notRetried: false,
+      });
     };
     try {
       await this.#client.send(new HeadBucketCommand({ Bucket: bucket }), {
@@ -417,10 +420,11 @@ export class S3Archive implements Archive {
   #failure(error: unknown, operation: string, key: string, signal: AbortSignal | undefined): unknown {
     if (signal?.aborted) return signal.reason;
     if (isEodError(error)) return error;
-    const { code, reason, facts } = explain(error, this.#config, operation);
-    return new EodError(
-      'UNAVAILABLE',
+    const explained = explain(error, this.#config, operation);
+    const { code, reason, facts } = explained;
+    return s3Failure(
       `archiving to ${this.#where(key)} failed (${operation}): ${code}: ${reason}`,
+      explained,
       {
         ...facts,
         key,

@@ -1,13 +1,25 @@
 /** S3 errors turned into operator-readable reasons, without the credentials SDK errors may carry. */
 import type { S3Config } from '../../config/schema.js';
+import { EodError } from '../../core/errors.js';
 
 export interface Explanation {
   code: string;
   reason: string;
   facts: Record<string, unknown>;
+  /**
+   * A refusal that another attempt with the same config and credentials meets again (a bucket that
+   * does not exist, credentials the server does not accept): `fix` says what to change (empty when
+   * the reason already does). Retrying only delays the alert.
+   */
+  permanent?: { fix: string };
 }
 
-/** S3's error code and an operator-readable reason; never credentials, which SDK errors may carry as fields. */
+const CREDENTIALS = 'fix AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, the instance role)';
+
+/**
+ * S3's error code and an operator-readable reason, and whether the refusal is permanent; never
+ * credentials, which SDK errors may carry as fields.
+ */
 export function explain(error: unknown, config: S3Config, operation: string | undefined): Explanation {
   const status = httpStatus(error);
   const err = error as {
@@ -27,9 +39,13 @@ export function explain(error: unknown, config: S3Config, operation: string | un
   const message = typeof err.message === 'string' && err.message !== 'UnknownError' ? err.message : undefined;
   const bucket = `bucket "${config.bucket}"`;
   let reason: string;
+  let permanent: Explanation['permanent'];
   switch (code) {
     case 'NoSuchBucket':
       reason = `${bucket} does not exist`;
+      permanent = {
+        fix: 'create it or correct reports[].s3.bucket',
+      };
       break;
     case 'AccessDenied':
       reason = accessDenied(
@@ -40,13 +56,16 @@ export function explain(error: unknown, config: S3Config, operation: string | un
       break;
     case 'InvalidAccessKeyId':
       reason = 'the server does not know the access key id';
+      permanent = { fix: CREDENTIALS };
       break;
     case 'SignatureDoesNotMatch':
       reason = 'the secret access key does not match the access key id';
+      permanent = { fix: CREDENTIALS };
       break;
     case 'CredentialsProviderError':
       reason =
         'no AWS credentials found (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or use an instance role)';
+      permanent = { fix: '' };
       break;
     case 'PermanentRedirect':
     case 'AuthorizationHeaderMalformed':
@@ -65,6 +84,7 @@ export function explain(error: unknown, config: S3Config, operation: string | un
   return {
     code,
     reason,
+    ...(permanent === undefined ? {} : { permanent }),
     facts: {
       bucket: config.bucket,
       ...(operation === undefined ? {} : { operation }),
@@ -143,4 +163,22 @@ export function isPreconditionFailed(error: unknown): boolean {
 
 export function optional<K extends string, V>(name: K, value: V | undefined): { [P in K]?: V } {
   return (value === undefined ? {} : { [name]: value }) as { [P in K]?: V };
+}
+
+/**
+ * The EodError of a failed S3 call: `message` (which already holds the reason) followed by the
+ * fix of a permanent refusal, which is then not retried (`said`: the message says so).
+ */
+export function s3Failure(
+  message: string,
+  explained: Explanation,
+  facts: Record<string, unknown>,
+  said: { notRetried: boolean } = { notRetried: true },
+): EodError {
+  const { permanent } = explained;
+  if (permanent === undefined) return new EodError('UNAVAILABLE', message, facts);
+  const tail = [permanent.fix, ...(said.notRetried ? ['not retried'] : [])].filter((t) => t !== '');
+  return new EodError('UNAVAILABLE', tail.length === 0 ? message : `${message}; ${tail.join('; ')}`, facts, {
+    retryable: false,
+  });
 }

@@ -23,7 +23,7 @@ import {
 import type { S3Config } from '../../config/schema.js';
 import { EodError, isEodError } from '../../core/errors.js';
 import type { ReportContent, ServerChecksum, StagedArchive } from '../../ports.js';
-import { explain, httpStatus, optional } from './s3-errors.js';
+import { explain, httpStatus, optional, s3Failure } from './s3-errors.js';
 
 const MiB = 1024 * 1024;
 export const PART_BYTES = 8 * MiB;
@@ -53,8 +53,9 @@ export async function stageUpload(
   const fail = (error: unknown, operation: string) => {
     if (signal?.aborted) return signal.reason;
     if (isEodError(error)) return error;
-    const { code, reason, facts } = explain(error, config, operation);
-    return new EodError('UNAVAILABLE', `staging ${where} failed (${operation}): ${code}: ${reason}`, {
+    const explained = explain(error, config, operation);
+    const { code, reason, facts } = explained;
+    return s3Failure(`staging ${where} failed (${operation}): ${code}: ${reason}`, explained, {
       ...facts,
       key,
     });

@@ -97,10 +97,13 @@ function connectionError(
     methods.push('password', 'keyboard-interactive');
   switch (error.level) {
     case 'client-authentication':
+      // The server refused the credentials we have: every attempt would send the same ones, and
+      // repeated failed logins can get the account locked by the regulator's server.
       return new EodError(
         'UNAVAILABLE',
-        `SFTP authentication failed for ${endpoint} (tried: ${methods.join(', ')})`,
-        facts,
+        `SFTP authentication failed for ${endpoint} (tried: ${methods.join(', ')}); check ${credentialKeys(config).join(', ')}; not retried`,
+        { ...facts, keys: credentialKeys(config) },
+        { retryable: false },
       );
     case 'client-timeout':
       return new EodError(
@@ -120,6 +123,15 @@ function connectionError(
         cause: error,
       });
   }
+}
+
+/** The config keys of the credentials that were tried (names only, never values). */
+function credentialKeys(config: SftpConfig): string[] {
+  const keys = ['reports[].sftp.username'];
+  if (config.privateKeyFile !== undefined) keys.push('reports[].sftp.privateKeyFile');
+  if (config.password !== undefined) keys.push('reports[].sftp.password');
+  if (config.passwordFile !== undefined) keys.push('reports[].sftp.passwordFile');
+  return keys;
 }
 
 /** ssh2 throws synchronously for an unusable key; its messages name the problem, not the key. */
