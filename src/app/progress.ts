@@ -12,8 +12,15 @@ export interface Progress {
 
 export type ProgressListener = (progress: Progress) => void;
 
-/** The same content, reporting how many bytes each read of it has passed on so far. */
-export function trackContent(content: ReportContent, onBytes: (bytes: number) => void): ReportContent {
+/**
+ * The same content, reporting how many bytes each read of it has passed on so far.
+ * `bufferBytes`: what the counting stage may hold (its high-water mark), default 1 MiB.
+ */
+export function trackContent(
+  content: ReportContent,
+  onBytes: (bytes: number) => void,
+  bufferBytes = 1024 * 1024,
+): ReportContent {
   // Read through, not copied: the size and hash of content still being rendered are known only
   // at its end (live-content.ts).
   return {
@@ -29,7 +36,7 @@ export function trackContent(content: ReportContent, onBytes: (bytes: number) =>
     open: () => {
       const source = content.open();
       let seen = 0;
-      const counted = new PassThrough({ highWaterMark: 1024 * 1024 });
+      const counted = new PassThrough({ highWaterMark: bufferBytes });
       counted.on('data', (chunk: Buffer) => {
         seen += chunk.length;
         onBytes(seen);

@@ -43,7 +43,8 @@ export function watchUpload(
   options: WatchOptions = {},
 ): Watchdog {
   const controller = new AbortController();
-  const reads = new Set<Readable>();
+  // The counting stage of each open read: a PassThrough, whose both sides may hold waiting bytes.
+  const reads = new Set<Readable & { writableLength?: number }>();
   let lastProgress = performance.now();
   let lastBytes = 0;
   const touch = (bytes: number) => {
@@ -54,7 +55,10 @@ export function watchUpload(
   const timer = setInterval(
     () => {
       if (reads.size === 0 || controller.signal.aborted) return;
-      if (options.onlyWhileBytesWait && ![...reads].some((read) => read.readableLength > 0)) {
+      if (
+        options.onlyWhileBytesWait &&
+        ![...reads].some((read) => read.readableLength > 0 || (read.writableLength ?? 0) > 0)
+      ) {
         lastProgress = performance.now();
         return;
       }
@@ -72,7 +76,9 @@ export function watchUpload(
     Math.max(50, Math.min(1000, Math.floor(limitMs / 4))),
   );
   timer.unref();
-  const tracked = trackContent(content, touch);
+  // Content being rendered is paced by its slowest consumer, and what a consumer holds lets the
+  // render run ahead of the others: add as little as possible to what the upload already holds.
+  const tracked = trackContent(content, touch, options.onlyWhileBytesWait ? LIVE_BUFFER_BYTES : undefined);
   return {
     signal: controller.signal,
     content: {
@@ -98,6 +104,8 @@ export function watchUpload(
     stop: () => clearInterval(timer),
   };
 }
+
+const LIVE_BUFFER_BYTES = 16 * 1024;
 
 /** The content's size, or undefined while it is still being rendered. */
 function totalOf(content: ReportContent): number | undefined {
