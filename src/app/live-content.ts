@@ -4,8 +4,12 @@
  * (the branch ends only then). Consumers written for stored content (SFTP delivery, S3 staging)
  * work unchanged as long as they read the size and hash after the end of the stream; one that asks
  * earlier, or opens too late, gets ContentPending and the run falls back to the stored copy.
+ *
+ * Self-verifying: the branch carries the very buffers the capture hashed, in order, and ends only
+ * after the capture committed; it fails at its end unless it carried exactly the captured number
+ * of bytes, so a consumer need not hash them again.
  */
-import type { Readable } from 'node:stream';
+import { type Readable, Transform, type TransformCallback } from 'node:stream';
 import type { ReportContent } from '../ports.js';
 import type { FanOut } from './fan-out.js';
 
@@ -26,6 +30,7 @@ export interface Captured {
 export class LiveContent implements ReportContent {
   private captured: Captured | undefined;
   private done = false;
+  readonly selfVerifying = true;
 
   constructor(private readonly fan: FanOut) {}
 
@@ -42,7 +47,11 @@ export class LiveContent implements ReportContent {
   open(): Readable {
     if (this.done || !this.fan.open) throw new ContentPending('the stream has started without this consumer');
     this.done = true;
-    return this.fan.branch();
+    const counted = new CountedBranch(() => this.captured?.bytes);
+    const branch = this.fan.branch();
+    branch.once('error', (error) => counted.destroy(error));
+    counted.once('close', () => branch.destroy());
+    return branch.pipe(counted);
   }
 
   /** The capture committed with these facts. */
@@ -60,5 +69,30 @@ export class LiveContent implements ReportContent {
   private known(what: string): Captured {
     if (!this.captured) throw new ContentPending(`${what} is not known yet`);
     return this.captured;
+  }
+}
+
+/** Passes the branch on; fails at the end unless it carried exactly the captured byte count. */
+class CountedBranch extends Transform {
+  private seen = 0;
+
+  constructor(private readonly expected: () => number | undefined) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.seen += chunk.length;
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    const expected = this.expected();
+    callback(
+      expected === this.seen
+        ? null
+        : new Error(
+            `the render's branch carried ${this.seen} bytes; the capture holds ${expected ?? 'unknown'}`,
+          ),
+    );
   }
 }

@@ -6,7 +6,8 @@
  * unfinished upload, which is not an object; `abortStaleUploads` removes ours on resume.
  *
  * The size and hash of the content are known only at its end, so parts are of a fixed size and
- * buffered (memory: PART_BYTES × (PARTS_IN_FLIGHT + 1)); each part carries its SHA-256, which S3
+ * buffered in PARTS_IN_FLIGHT + 1 buffers allocated once and reused (memory: PART_BYTES × 3, flat,
+ * and no stream of 5 MiB buffers through the allocator); each part carries its SHA-256, which S3
  * verifies on arrival, and the composite of the part hashes is compared with the server's.
  */
 import { createHash } from 'node:crypto';
@@ -23,10 +24,13 @@ import {
 import type { S3Config } from '../../config/schema.js';
 import { EodError, isEodError } from '../../core/errors.js';
 import type { ReportContent, ServerChecksum, StagedArchive } from '../../ports.js';
+import { signWithKnownPayloadHash } from './payload-hash.js';
 import { explain, httpStatus, optional, s3Failure } from './s3-errors.js';
 
 const MiB = 1024 * 1024;
-export const PART_BYTES = 8 * MiB;
+/** S3's smallest part but the last (AWS docs, "Amazon S3 multipart upload limits"): 10,000 parts
+ * make 48.8 GiB, far beyond a day's report. */
+export const PART_BYTES = 5 * MiB;
 const PARTS_IN_FLIGHT = 2;
 
 export interface StageContext {
@@ -96,47 +100,51 @@ export async function stageUpload(
 
   const parts: CompletedPart[] = [];
   const partDigests: Buffer[] = [];
-  const whole = createHash('sha256');
+  // A self-verifying content fails its own stream on a wrong byte; counting is then enough.
+  const whole = content.selfVerifying ? null : createHash('sha256');
   let bytes = 0;
   try {
     const inFlight = new Set<Promise<void>>();
     let failure: { error: unknown } | undefined;
-    const send = async (body: Buffer) => {
+    // A part's buffer is taken again only once its request settled (the SDK no longer reads it).
+    const free: Buffer[] = [];
+    const take = () => free.pop() ?? Buffer.allocUnsafe(PART_BYTES);
+    const send = async (body: Buffer, whole: Buffer) => {
       const number = parts.length + 1;
       const digest = createHash('sha256').update(body).digest();
       partDigests.push(digest);
       const entry: CompletedPart = { PartNumber: number, ChecksumSHA256: digest.toString('base64') };
       parts.push(entry);
+      const command = new UploadPartCommand({
+        Bucket: config.bucket,
+        Key: key,
+        UploadId: uploadId,
+        PartNumber: number,
+        Body: body,
+        ContentLength: body.length,
+        ChecksumAlgorithm: 'SHA256',
+        ChecksumSHA256: entry.ChecksumSHA256,
+      });
+      signWithKnownPayloadHash(command, digest);
       const request = client
-        .send(
-          new UploadPartCommand({
-            Bucket: config.bucket,
-            Key: key,
-            UploadId: uploadId,
-            PartNumber: number,
-            Body: body,
-            ContentLength: body.length,
-            ChecksumAlgorithm: 'SHA256',
-            ChecksumSHA256: entry.ChecksumSHA256,
-          }),
-          { abortSignal: signal },
-        )
+        .send(command, { abortSignal: signal })
         .then((out) => {
           entry.ETag = out.ETag;
         })
         .catch((error: unknown) => {
           failure ??= { error };
-        });
+        })
+        .finally(() => free.push(whole));
       inFlight.add(request);
       void request.finally(() => inFlight.delete(request));
       if (inFlight.size >= PARTS_IN_FLIGHT) await Promise.race(inFlight);
       if (failure) throw fail(failure.error, 'UploadPart');
     };
-    let buffer = Buffer.allocUnsafe(PART_BYTES);
+    let buffer = take();
     let filled = 0;
     for await (const piece of content.open()) {
       const chunk = piece as Buffer;
-      whole.update(chunk);
+      whole?.update(chunk);
       bytes += chunk.length;
       let used = 0;
       while (used < chunk.length) {
@@ -144,16 +152,16 @@ export async function stageUpload(
         used += n;
         filled += n;
         if (filled === PART_BYTES) {
-          await send(buffer);
-          buffer = Buffer.allocUnsafe(PART_BYTES);
+          await send(buffer, buffer);
+          buffer = take();
           filled = 0;
         }
       }
     }
-    if (filled > 0 || parts.length === 0) await send(buffer.subarray(0, filled));
+    if (filled > 0 || parts.length === 0) await send(buffer.subarray(0, filled), buffer);
     await Promise.all(inFlight);
     if (failure) throw fail((failure as { error: unknown }).error, 'UploadPart');
-    const sha256 = whole.digest('hex');
+    const sha256 = whole ? whole.digest('hex') : content.sha256;
     // The stream has ended: the content's size and hash are known now.
     if (bytes !== content.bytes || sha256 !== content.sha256) {
       throw new EodError(

@@ -205,6 +205,10 @@ export class RemoteFs {
     return this.call('fstat', path, (done) => this.sftp.fstat(handle, done));
   }
 
+  /**
+   * Writes `data` at `position` (bytes). When `data.length <= maxWriteLength()`, ssh2 has copied
+   * it into its request before this returns (ssh2 SFTP.write), so the caller may reuse `data`.
+   */
   write(handle: Buffer, data: Buffer, position: number, path: string): Promise<void> {
     return this.call('write', path, (done) => this.sftp.write(handle, data, 0, data.length, position, done));
   }

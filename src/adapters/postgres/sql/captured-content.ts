@@ -29,14 +29,23 @@ export function copyChunksIn(client: pg.ClientBase) {
   );
 }
 
+/** Bytes of framed tuples gathered before they are passed on as one buffer. */
+const BATCH_BYTES = 256 * 1024;
+const TUPLE_HEAD = 2 + 4 + 8 + 4 + 4 + 4;
+
 /**
  * Cuts a byte stream into chunks of `chunkBytes` and frames each as a binary COPY tuple
- * (process_id, chunk_no, data). Holds at most one chunk; the data buffers pass through uncopied.
+ * (process_id, chunk_no, data), copied into batches of about 256 KiB. pg-copy-streams writes
+ * every buffer it is given to the socket as its own CopyData message (two writes each): framing
+ * 8 kB tuples one by one cost two thirds of a core in syscalls for a 320 MB report (issue 11);
+ * one copy of the bytes costs a few percent of that. Holds at most one batch.
  */
 export class ChunkTuples extends Transform {
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  private started = false;
+  private batch: Buffer;
+  private used: number;
+  /** Start of the current tuple's data length field, or -1 when no tuple is open. */
+  private lengthAt = -1;
+  private dataBytes = 0;
   /** Chunks emitted so far (also the next chunk number). */
   chunks = 0;
 
@@ -44,49 +53,59 @@ export class ChunkTuples extends Transform {
     private readonly processId: string,
     private readonly chunkBytes: number = CHUNK_BYTES,
   ) {
-    super({ readableHighWaterMark: 256 * 1024 });
+    super({ readableHighWaterMark: BATCH_BYTES });
+    this.batch = Buffer.allocUnsafe(BATCH_BYTES + TUPLE_HEAD + chunkBytes);
+    this.used = FILE_HEADER.copy(this.batch, 0);
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    if (!this.started) {
-      this.push(FILE_HEADER);
-      this.started = true;
-    }
-    let rest = chunk;
-    while (this.pendingBytes + rest.length >= this.chunkBytes) {
-      const take = this.chunkBytes - this.pendingBytes;
-      this.pending.push(rest.subarray(0, take));
-      this.pendingBytes += take;
-      rest = rest.subarray(take);
-      this.emitChunk();
-    }
-    if (rest.length > 0) {
-      this.pending.push(rest);
-      this.pendingBytes += rest.length;
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.lengthAt < 0) this.openTuple();
+      const take = Math.min(this.chunkBytes - this.dataBytes, chunk.length - at);
+      chunk.copy(this.batch, this.used, at, at + take);
+      this.used += take;
+      this.dataBytes += take;
+      at += take;
+      if (this.dataBytes === this.chunkBytes) this.closeTuple();
     }
     callback();
   }
 
   override _flush(callback: TransformCallback): void {
-    if (!this.started) this.push(FILE_HEADER);
-    if (this.pendingBytes > 0) this.emitChunk();
-    this.push(TRAILER);
+    if (this.lengthAt >= 0) this.closeTuple();
+    if (this.used + TRAILER.length > this.batch.length) this.pushBatch();
+    this.used += TRAILER.copy(this.batch, this.used);
+    this.pushBatch();
     callback();
   }
 
-  private emitChunk(): void {
-    const head = Buffer.allocUnsafe(2 + 4 + 8 + 4 + 4 + 4);
-    head.writeInt16BE(3, 0);
-    head.writeInt32BE(8, 2);
-    head.writeBigInt64BE(BigInt(this.processId), 6);
-    head.writeInt32BE(4, 14);
-    head.writeInt32BE(this.chunks, 18);
-    head.writeInt32BE(this.pendingBytes, 22);
-    this.push(head);
-    for (const piece of this.pending) this.push(piece);
+  private openTuple(): void {
+    const b = this.batch;
+    let at = this.used;
+    at = b.writeInt16BE(3, at);
+    at = b.writeInt32BE(8, at);
+    at = b.writeBigInt64BE(BigInt(this.processId), at);
+    at = b.writeInt32BE(4, at);
+    at = b.writeInt32BE(this.chunks, at);
+    this.lengthAt = at;
+    this.used = at + 4;
+    this.dataBytes = 0;
+  }
+
+  private closeTuple(): void {
+    this.batch.writeInt32BE(this.dataBytes, this.lengthAt);
+    this.lengthAt = -1;
     this.chunks++;
-    this.pending = [];
-    this.pendingBytes = 0;
+    if (this.used >= BATCH_BYTES) this.pushBatch();
+  }
+
+  private pushBatch(): void {
+    if (this.used === 0) return;
+    // The batch is handed over whole, so the next one needs a buffer of its own.
+    this.push(this.batch.subarray(0, this.used));
+    this.batch = Buffer.allocUnsafe(BATCH_BYTES + TUPLE_HEAD + this.chunkBytes);
+    this.used = 0;
   }
 }
 
