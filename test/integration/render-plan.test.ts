@@ -50,7 +50,9 @@ describe('render plan', () => {
       const { rows: counted } = await client.query<{ n: string }>(
         `SELECT count(*) AS n FROM (${inner}) AS q`,
       );
-      return { plan: (rows[0]?.['QUERY PLAN'][0] as { Plan: PlanNode }).Plan, rows: Number(counted[0]?.n) };
+      const explained = rows[0]?.['QUERY PLAN'][0];
+      if (!explained) throw new Error('EXPLAIN returned no plan');
+      return { plan: explained.Plan, rows: Number(counted[0]?.n) };
     } finally {
       await client.query('ROLLBACK');
     }
