@@ -4,7 +4,7 @@
  */
 import type { Readable, Transform } from 'node:stream';
 import type { EventFacts, RunEvent, Status } from './core/events.js';
-import type { JournalEntry, JournalKind } from './core/journal.js';
+import type { FormerTemporaries, JournalEntry, JournalKind } from './core/journal.js';
 import type { CopyReading } from './core/verify.js';
 
 export interface Clock {
@@ -185,6 +185,11 @@ export interface DeliveryOptions {
   /** Called right before the rename, once the upload is complete and verified (renew the lock,
    * record the intent); throws to stop the rename. */
   beforeRename?: (paths: RenamePaths) => Promise<void>;
+  /**
+   * Temporary files earlier attempts may have left under names no longer in force (a resolved
+   * day whose file name or directory changed); removed with our own leftovers before uploading.
+   */
+  former?: FormerTemporaries;
 }
 
 /** What a resume finds of an earlier attempt's rename (see DeliveryTarget.probe). */

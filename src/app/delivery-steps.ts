@@ -9,6 +9,7 @@ import { EodError, isEodError } from '../core/errors.js';
 import {
   type DecidedNames,
   describeNames,
+  formerTemporaries,
   type JournalKind,
   type JournalState,
   journalState,
@@ -156,7 +157,8 @@ export async function submitWith(
   base: { attempt: number; startedAt: string },
   live?: ReportContent,
 ): Promise<Record<string, unknown>> {
-  const state = journalState(await deps.store.listJournal(process.processId));
+  const entries = await deps.store.listJournal(process.processId);
+  const state = journalState(entries);
   const names = await decideNames(deps, report, process, held, state, 'submit');
   // content() checks the captured content is all there before anything remote is created.
   const watch = watched(
@@ -208,6 +210,7 @@ export async function submitWith(
       .deliver(names.sftp.fileName, content, {
         signal,
         token: held.token,
+        former: formerTemporaries(entries, names),
         beforeRename: async (paths) => {
           await held.renewBeforeAct();
           await journal('submit-intent', {

@@ -102,6 +102,43 @@ export function journalState(
   return state;
 }
 
+/**
+ * Where earlier attempts of the process may have left temporary files that the names in force do
+ * not cover: names recorded before a resolution (`--not-submitted` after a fileName, directory
+ * or tempDirectory change) on the same server. `temporaryPaths`: exact paths recorded by submit
+ * intents; `fileNames`: each former file name with the directory it was decided for, whose
+ * `<fileName>.part` and `<fileName>.<digits>.part` are ours (an attempt may have stopped before
+ * any intent).
+ */
+export interface FormerTemporaries {
+  temporaryPaths: string[];
+  fileNames: { directory: string; fileName: string }[];
+}
+
+export function formerTemporaries(
+  entries: readonly Pick<JournalEntry, 'journalId' | 'kind' | 'facts'>[],
+  current: DecidedNames,
+): FormerTemporaries {
+  const ordered = [...entries].sort((a, b) => compareIds(a.journalId, b.journalId));
+  const sameServer = (names: DecidedNames | null) =>
+    names !== null && names.sftp.host === current.sftp.host && names.sftp.port === current.sftp.port;
+  const paths = new Set<string>();
+  const fileNames = new Map<string, { directory: string; fileName: string }>();
+  let names: DecidedNames | null = null;
+  for (const entry of ordered) {
+    if (entry.kind === 'names') {
+      names = entry.facts as unknown as DecidedNames;
+      const { directory, fileName } = names.sftp;
+      if (sameServer(names) && (directory !== current.sftp.directory || fileName !== current.sftp.fileName))
+        fileNames.set(`${directory}\n${fileName}`, { directory, fileName });
+    } else if (entry.kind === 'submit-intent' && sameServer(names)) {
+      const recorded = (entry.facts as Partial<SubmitIntent>).temporaryPath;
+      if (typeof recorded === 'string' && recorded !== '') paths.add(recorded);
+    }
+  }
+  return { temporaryPaths: [...paths], fileNames: [...fileNames.values()] };
+}
+
 const compareIds = (a: string, b: string) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0);
 
 /** One name that differs between what was recorded and what the config renders now. */

@@ -214,6 +214,43 @@ describe('names decided once, intent before the rename, resolve', () => {
     expect((await resolve(date, '--submitted', '--reason', 'late')).code).toBe(2);
   });
 
+  for (const [stage, failpoint] of [
+    ['after the intent, before the rename', 'sftp.after-lock-check'],
+    ['mid-upload, before any intent', 'sftp.mid-upload'],
+  ] as const) {
+    it(`crash ${stage}, fileName changed, resolve --not-submitted: the next run removes the old name's .part and delivers once under the new name`, async () => {
+      const date = nextDate();
+      const old = names(date);
+      const killed = await run(date, config, `${failpoint}:kill`);
+      expect(killed.signal, killed.stderr).toBe('SIGKILL');
+      const leftover = (await readdir(fx.sftpDir)).filter((n) => n.startsWith(`${old.fileName}.`));
+      expect(leftover, 'the killed attempt left its temporary file').toHaveLength(1);
+      expect(leftover[0]).toMatch(/\.\d+\.part$/);
+
+      const changed = await writeConfig({ fileName: 'eod_{yyyy}{MM}{dd}_v2.csv' });
+      const refused = await run(date, changed);
+      expect(refused.code, refused.stderr).toBe(1);
+      expect(refused.stdout + refused.stderr).toMatch(/names were decided/);
+      const resolved = await resolve(date, '--not-submitted', '--reason', 'renamed before anything was sent');
+      expect(resolved.code, resolved.stderr).toBe(0);
+
+      const uploaded = await run(date, changed);
+      expect(uploaded.code, uploaded.stderr).toBe(0);
+      const v2 = {
+        ...old,
+        fileName: old.fileName.replace('.csv', '_v2.csv'),
+        key: old.key.replace('.csv', '_v2.csv'),
+      };
+      const delivered = await expectInvariants(fx, v2);
+      const oracle = await oracleCsv(fx.pool, QUERY.replace('$1::date', `'${date}'::date`), 'Europe/London');
+      expect(delivered.file.equals(oracle)).toBe(true);
+      expect(
+        (await readdir(fx.sftpDir)).filter((n) => n.startsWith(old.fileName.replace('.csv', ''))),
+        'only the new final file; the old name has neither a final nor a temporary file',
+      ).toEqual([v2.fileName]);
+    });
+  }
+
   it("crash after the intent, before the rename: the resume sees the intent's temporary file and uploads once, no uncertainty", async () => {
     const date = nextDate();
     const killed = await run(date, config, 'sftp.after-lock-check:kill');

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Status } from '../../src/core/events.js';
 import {
   type DecidedNames,
+  formerTemporaries,
   type JournalEntry,
   journalState,
   judgeResume,
@@ -161,5 +162,35 @@ describe('nameChanges', () => {
   it('archive compares only bucket and key', () => {
     expect(nameChanges(names(), names({ directory: '/other' }), 'archive')).toEqual([]);
     expect(nameChanges(names(), names({}, 'k2'), 'archive')).toHaveLength(1);
+  });
+});
+
+describe('formerTemporaries', () => {
+  const v2 = names({ fileName: 'r_v2.csv', remotePath: '/in/r_v2.csv' });
+  it('names recorded before a resolution, with their intents, on the same server', () => {
+    const former = formerTemporaries(
+      [
+        entry('names', names() as never),
+        intent(),
+        entry('resolved', { submitted: false }),
+        entry('names', v2 as never),
+      ],
+      v2,
+    );
+    expect(former).toEqual({
+      temporaryPaths: ['/in/r.csv.7.part'],
+      fileNames: [{ directory: '/in', fileName: 'r.csv' }],
+    });
+  });
+  it('nothing of names still in force, nothing of another server', () => {
+    expect(formerTemporaries([entry('names', names() as never)], names())).toEqual({
+      temporaryPaths: [],
+      fileNames: [],
+    });
+    const elsewhere = names({ host: 'old-host' });
+    expect(formerTemporaries([entry('names', elsewhere as never), intent(), entry('resolved')], v2)).toEqual({
+      temporaryPaths: [],
+      fileNames: [],
+    });
   });
 });

@@ -7,6 +7,7 @@
  */
 import type { SftpConfig } from '../../config/schema.js';
 import { EodError, isEodError, isRetryable } from '../../core/errors.js';
+import type { FormerTemporaries } from '../../core/journal.js';
 import type {
   DeliveryOptions,
   DeliveryProof,
@@ -136,7 +137,7 @@ export class SftpDelivery implements DeliveryTarget {
     content: ReportContent,
     options: DeliveryOptions = {},
   ): Promise<DeliveryReceipt> {
-    const { signal, beforeRename, token } = options;
+    const { signal, beforeRename, token, former } = options;
     const { final, part, directory } = remotePaths(
       this.config.directory,
       fileName,
@@ -162,6 +163,7 @@ export class SftpDelivery implements DeliveryTarget {
         // leaves no temporary file of ours.
         proof.provenBy = before.provenBy;
         if (plan.rename !== 'direct') await this.removeOurTemporaries(remote, directory, fileName, part);
+        await this.removeFormerTemporaries(remote, directory, former);
         return receipt(true);
       }
       const rename = renameFor(plan.rename, before, proof);
@@ -185,6 +187,7 @@ export class SftpDelivery implements DeliveryTarget {
       // pattern). Removing (rather than truncating) lets the exclusive create below set the
       // mode, so the file is never readable more widely.
       await this.removeOurTemporaries(remote, directory, fileName, part);
+      await this.removeFormerTemporaries(remote, directory, former);
       const uploaded = await this.upload(remote, part, content, plan, true, signal);
       await this.failpoint('sftp.after-part-upload');
       const checked = await this.checkClosed(remote, part, content, uploaded, plan);
@@ -270,7 +273,12 @@ export class SftpDelivery implements DeliveryTarget {
   }
 
   /** Removes `<fileName>.part` and `<fileName>.<digits>.part` from the directory, and `own`. */
-  private async removeOurTemporaries(remote: RemoteFs, directory: string, fileName: string, own: string) {
+  private async removeOurTemporaries(
+    remote: RemoteFs,
+    directory: string,
+    fileName: string,
+    own: string | undefined,
+  ) {
     let names: string[];
     try {
       names = await remote.list(directory);
@@ -284,8 +292,34 @@ export class SftpDelivery implements DeliveryTarget {
         .filter((name) => isOurTemporary(name, fileName))
         .map((n) => `${directory.replace(/\/$/, '')}/${n}`),
     );
-    paths.add(own);
+    if (own !== undefined) paths.add(own);
     for (const path of paths) await remote.unlinkIfExists(path);
+  }
+
+  /**
+   * Temporary files of names no longer in force (DeliveryOptions.former): the recorded paths, and
+   * our patterns of each former file name in its directory and in today's temporary directory.
+   */
+  private async removeFormerTemporaries(remote: RemoteFs, directory: string, former?: FormerTemporaries) {
+    if (!former) return;
+    // Tidying only: a server that refuses (a directory of an earlier config that is gone or not
+    // ours to list) leaves a leftover, never a failed delivery.
+    const tidy = async (work: () => Promise<unknown>) => {
+      try {
+        await work();
+      } catch (error) {
+        if (sftpStatusOf(error) === undefined) throw error;
+        this.log.warn(
+          { event: 'sftp.former-temporary', endpoint: remote.endpoint, error: (error as Error).message },
+          `SFTP ${remote.endpoint}: a temporary file of an earlier name may be left: ${(error as Error).message}`,
+        );
+      }
+    };
+    for (const path of former.temporaryPaths) await tidy(() => remote.unlinkIfExists(path));
+    for (const { directory: formerDirectory, fileName } of former.fileNames) {
+      for (const where of new Set([formerDirectory, directory]))
+        await tidy(() => this.removeOurTemporaries(remote, where, fileName, undefined));
+    }
   }
 
   async check(): Promise<string> {
