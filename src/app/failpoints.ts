@@ -28,6 +28,7 @@ export const KNOWN_FAILPOINTS = [
   'archive.after-lock-check',
   'archive.after-put',
   'archive.before-event',
+  'alert.after-claim',
 ] as const;
 
 const ACTION = /^(kill|hang|stop|throw|sleep\d*)$/;
