@@ -204,8 +204,9 @@ async function main(argv: string[]): Promise<number> {
     const runEod = async (name: string): Promise<EodRun> => {
       const at = load();
       const run = await timed(
-        process.execPath,
-        [cli, 'run', '--config', configPath, '--report', name, '--date', DATE],
+        // The program itself, as `eod-report` runs it: its shebang sets V8's memory options.
+        cli,
+        ['run', '--config', configPath, '--report', name, '--date', DATE],
         env,
       );
       if (run.code !== 0) throw new Error(`run ${name} failed: ${run.output}`);
