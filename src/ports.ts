@@ -224,6 +224,12 @@ export interface DeliveryTarget {
   ): Promise<ProbeResult>;
   /** Connects and authenticates with the pinned host key; used by `check`. */
   check(): Promise<string>;
+  /**
+   * Optional: starts connecting (handshake, host key, authentication; nothing is created or
+   * changed on the server) so that the next `deliver` or `probe` finds its session ready. A failed
+   * warm-up costs nothing: that call connects again. `close()` ends an unused one.
+   */
+  warm?(signal?: AbortSignal): void;
   close(): Promise<void>;
 }
 

@@ -17,7 +17,14 @@ import {
   nameChanges,
 } from '../core/journal.js';
 import { renderFileName, renderKeyPrefix } from '../core/templates.js';
-import type { DeliveryReceipt, HeldLock, ProcessRef, ReportContent, StagedArchive } from '../ports.js';
+import type {
+  DeliveryReceipt,
+  DeliveryTarget,
+  HeldLock,
+  ProcessRef,
+  ReportContent,
+  StagedArchive,
+} from '../ports.js';
 import type { RunDependencies } from './run-report.js';
 import { watchUpload } from './watchdog.js';
 
@@ -156,6 +163,7 @@ export async function submitWith(
   signal: AbortSignal,
   base: { attempt: number; startedAt: string },
   live?: ReportContent,
+  delivery: DeliveryTarget = deps.deliveryFor(report),
 ): Promise<Record<string, unknown>> {
   const entries = await deps.store.listJournal(process.processId);
   const state = journalState(entries);
@@ -175,7 +183,6 @@ export async function submitWith(
   const journal = (kind: JournalKind, facts: Record<string, unknown>) =>
     deps.store.appendJournal(process.processId, { kind, facts }, held.fence);
   await held.assertHeld();
-  const delivery = deps.deliveryFor(report);
   try {
     let receipt: (DeliveryReceipt & { provedIntent?: string }) | undefined;
     const intent = state.pendingIntent;

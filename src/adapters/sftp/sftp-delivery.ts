@@ -110,6 +110,7 @@ interface Uploaded {
 
 export class SftpDelivery implements DeliveryTarget {
   private readonly sessions = new Set<SftpSession>();
+  private warming: Promise<SftpSession | undefined> | undefined;
   private readonly failpoint: Failpoint;
   private readonly options: SftpDeliveryOptions;
   private readonly log: DeliveryLog;
@@ -330,9 +331,39 @@ export class SftpDelivery implements DeliveryTarget {
     return report.lines.join('\n');
   }
 
+  /** See DeliveryTarget.warm: one session, connected ahead, for the next deliver or probe. */
+  warm(signal?: AbortSignal): void {
+    if (this.warming) return;
+    const warming: Promise<SftpSession | undefined> = connectSftp(this.config, {
+      ...this.options.connect,
+      ...(signal ? { signal } : {}),
+    }).then(
+      (session) => {
+        this.sessions.add(session);
+        // A session the server closes while it waits is not handed out.
+        session.client.once('close', () => {
+          if (this.warming === warming) this.warming = undefined;
+          this.sessions.delete(session);
+        });
+        return session;
+      },
+      () => undefined,
+    );
+    this.warming = warming;
+  }
+
   async close(): Promise<void> {
+    const warmed = await this.takeWarmed();
+    await warmed?.end();
     await Promise.all([...this.sessions].map((session) => session.end()));
     this.sessions.clear();
+  }
+
+  /** The warmed-up session, if there is one and it is still open. */
+  private async takeWarmed(): Promise<SftpSession | undefined> {
+    const warming = this.warming;
+    this.warming = undefined;
+    return warming ? await warming : undefined;
   }
 
   /** One connection per call: nothing to keep alive between nightly runs, nothing stale. */
@@ -340,7 +371,8 @@ export class SftpDelivery implements DeliveryTarget {
     signal: AbortSignal | undefined,
     work: (remote: RemoteFs, session: SftpSession) => Promise<T>,
   ): Promise<T> {
-    const session = await connectSftp(this.config, { ...this.options.connect, signal });
+    const session =
+      (await this.takeWarmed()) ?? (await connectSftp(this.config, { ...this.options.connect, signal }));
     this.sessions.add(session);
     // An abort (the no-progress watchdog, a lost lease, shutdown) ends the session at once: requests
     // waiting on a frozen server fail now instead of at their own request timeout, and nothing
