@@ -20,6 +20,8 @@ export interface FaultProxy {
   readonly bytesDown: number;
   /** Connections accepted so far. */
   readonly accepted: number;
+  /** Connections open now (either side not yet closed). */
+  readonly open: number;
   /** Forward everything (flushes what a stall held back). */
   pass(): void;
   /** Forward each chunk after `ms`. */
@@ -149,6 +151,9 @@ export async function startFaultProxy(target: { host: string; port: number }): P
     },
     get bytesDown() {
       return bytesDown;
+    },
+    get open() {
+      return pairs.size;
     },
     get accepted() {
       return accepted;

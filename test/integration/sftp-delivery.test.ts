@@ -4,7 +4,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,6 +23,7 @@ import { EodError, isEodError } from '../../src/core/errors.js';
 import { type EmbeddedSftp, startEmbeddedSftp, startInProcessSftp } from '../../src/embedded/sftp-server.js';
 import { generateParsableEd25519 } from '../../src/embedded/ssh-keys.js';
 import type { ReportContent } from '../../src/ports.js';
+import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { memoryContent } from '../helpers/memory-content.js';
 
 const MiB = 1024 * 1024;
@@ -145,6 +146,32 @@ describe('SftpDelivery against OpenSSH sshd', () => {
     await writeFile(file, `ssh-ed25519 ${hostKeyBlob.toString('base64')}\n`);
     const printed = execFileSync('ssh-keygen', ['-lf', file], { encoding: 'utf8' });
     expect(printed.split(' ')[1]).toBe(fingerprintSha256(hostKeyBlob));
+  });
+
+  it('warm(): the next delivery uses the session connected ahead (one connection); close() ends an unused one', async () => {
+    const directory = await freshDirectory();
+    const proxy = await startFaultProxy({ host: server.host, port: server.port });
+    try {
+      const config = configFor(server, directory, { host: proxy.host, port: proxy.port });
+      const bytes = randomBytes(MiB);
+      const used = new SftpDelivery(config);
+      used.warm();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await readdir(directory)).toEqual([]); // connecting ahead creates nothing
+      await used.deliver('eod_20240201.csv', memoryContent(bytes));
+      await used.close();
+      expect(proxy.accepted).toBe(1);
+      expect((await readFile(path.join(directory, 'eod_20240201.csv'))).equals(bytes)).toBe(true);
+
+      const unused = new SftpDelivery(config);
+      unused.warm();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await unused.close();
+      expect(proxy.accepted).toBe(2);
+      await expect.poll(() => proxy.open, { timeout: 5000 }).toBe(0);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('delivers a byte-equal file with mode 0640 and leaves no .part', async () => {
