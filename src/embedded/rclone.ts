@@ -20,6 +20,8 @@ export interface RcloneOptions {
   log?: (line: string) => void;
   /** `--vfs-cache-mode writes`: buffer writes locally, which allows out-of-order writes. */
   writeCache?: boolean;
+  /** `--pass`: also accept this password for the user (the client key still works). */
+  password?: string;
 }
 
 export async function rcloneAvailable(): Promise<boolean> {
@@ -67,6 +69,7 @@ export async function startRcloneSftp(options: RcloneOptions): Promise<EmbeddedS
     '--dir-cache-time',
     '0s',
     ...(options.writeCache ? ['--vfs-cache-mode', 'writes'] : []),
+    ...(options.password === undefined ? [] : ['--pass', options.password]),
   ];
   const { stop } = await spawnSshServer({
     command: RCLONE_PATH,

@@ -5,15 +5,26 @@
  * key to fix and never prints the secret. An EOD_FAILPOINT that names no point is refused at start.
  * Real sshd, s3rver and PostgreSQL through the real CLI.
  */
-import { readdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KNOWN_FAILPOINTS } from '../../src/app/failpoints.js';
+import { startRcloneSftp } from '../../src/embedded/rclone.js';
+import type { EmbeddedSftp } from '../../src/embedded/sftp-server.js';
 import { createFixture, type Fixture, runCli, TRANSACTIONS_DDL } from '../helpers/fixture.js';
 import { expectInvariants, fixtureNames } from '../helpers/invariants.js';
 
+const RIGHT_PASSWORD = 'Right-pass-51d0';
+
 describe('permanent refusals', () => {
   let fx: Fixture;
+  let baseDir: string;
+  // A server that takes passwords and checks them (the harness's sshd takes keys only).
+  let withPassword: EmbeddedSftp;
   beforeAll(async () => {
+    baseDir = await mkdtemp(path.join(os.tmpdir(), 'eod-refusals-'));
+    withPassword = await startRcloneSftp({ baseDir, name: 'rclone-pass', password: RIGHT_PASSWORD });
     fx = await createFixture('refusals');
     await fx.pool.query(TRANSACTIONS_DDL);
     await fx.pool.query(
@@ -25,6 +36,8 @@ describe('permanent refusals', () => {
   });
   afterAll(async () => {
     await fx?.close();
+    await withPassword?.stop();
+    if (baseDir) await rm(baseDir, { recursive: true, force: true });
   });
 
   // Three attempts allowed: a refusal that is retried shows up as three failure events.
@@ -41,7 +54,38 @@ describe('permanent refusals', () => {
       )
     ).rows;
 
-  it('a wrong SFTP password: the submission fails once (not retried), naming reports[].sftp.username and .password, never the password', async () => {
+  it('a wrong SFTP password on a server that checks passwords (rclone --pass): the submission fails once (not retried), naming the keys, never the password; the right one then delivers', async () => {
+    const date = '2026-04-06';
+    const directory = path.join(withPassword.root, 'inbox');
+    await mkdir(directory, { recursive: true });
+    const password = 'Wrong-pass-03b7@regulator';
+    const sftp = {
+      host: withPassword.host,
+      port: withPassword.port,
+      username: withPassword.username,
+      hostKeySha256: withPassword.hostKeySha256,
+      directory,
+    };
+    const config = await fx.writeConfig({ top, report: { sftp: { ...sftp, password } } });
+    const result = await runCli(['run', '--config', config, '--date', date], fx.env);
+    expect(result.code, result.stderr.slice(-2000)).toBe(1);
+    const recorded = await events(date);
+    const failures = recorded.filter((e) => e.status === 'REPORT_SUBMISSION_FAILURE');
+    expect(failures, 'one attempt, not three').toHaveLength(1);
+    expect(failures[0]?.message).toMatch(
+      /^SFTP authentication failed for \S+@127\.0\.0\.1:\d+ \(tried: password, keyboard-interactive\); check reports\[\]\.sftp\.username, reports\[\]\.sftp\.password; not retried$/,
+    );
+    for (const text of [result.stdout, result.stderr, JSON.stringify(recorded)])
+      expect(text).not.toContain(password);
+    expect(await readdir(directory)).toEqual([]);
+
+    const right = await fx.writeConfig({ top, report: { sftp: { ...sftp, password: RIGHT_PASSWORD } } });
+    const fixed = await runCli(['run', '--config', right, '--date', date], fx.env);
+    expect(fixed.code, fixed.stderr.slice(-2000)).toBe(0);
+    expect(await readdir(directory)).toEqual([fixtureNames(date).fileName]);
+  });
+
+  it('SFTP credentials the server refuses (OpenSSH sshd, keys only, given a password): the submission fails once (not retried), naming reports[].sftp.username and .password, never the password', async () => {
     const date = '2026-04-01';
     const password = 'Wrong-pass-7c1e@regulator';
     const base = fx.baseReport() as { sftp: Record<string, unknown> };
