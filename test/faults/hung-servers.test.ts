@@ -117,6 +117,52 @@ describe('hung servers (fault 2)', () => {
     }
   });
 
+  it('a capture waiting on the uncommitted chunks of a frozen holder of the same process: the wait ends at database.statementTimeout, is recorded and retried, and the day completes once they are gone', async () => {
+    const date = '2026-07-06';
+    await fx.pool.query(
+      `INSERT INTO transactions SELECT 6000000 + g, $1::date, $1::date + g * interval '1 second', 'frozen ' || g, g
+       FROM generate_series(1, 20000) AS g`,
+      [date],
+    );
+    const config = await fx.writeConfig({ top: { ...top, database: { statementTimeout: '1s' } } });
+    // A first run leaves the process (STARTED, a failed capture) so the frozen holder's chunks can
+    // carry its id.
+    const first = startCli(['run', '--config', config, '--date', date], {
+      ...fx.env,
+      EOD_INSTANCE_ID: 'frozen-1',
+      EOD_FAILPOINT: 'rows.before-commit:throw',
+    });
+    await first.exit;
+    const { rows } = await fx.pool.query<{ process_id: string }>(
+      `SELECT process_id FROM end_of_day_reporting WHERE report = 'eod-tx' AND date = $1::date`,
+      [date],
+    );
+    const processId = rows[0]?.process_id;
+    expect(processId).toBeDefined();
+    // The frozen holder: its capture transaction wrote chunk 0 and never ends.
+    const frozen = await fx.pool.connect();
+    let run: ReturnType<typeof startCli> | undefined;
+    try {
+      await frozen.query('BEGIN');
+      await frozen.query(
+        `INSERT INTO end_of_day_reporting_content (process_id, chunk_no, data) VALUES ($1, 0, '\\x00')`,
+        [processId],
+      );
+      run = startCli(['run', '--config', config, '--date', date], { ...fx.env, EOD_INSTANCE_ID: 'frozen-2' });
+      await run.output(new RegExp(`"msg":"eod-tx ${date}: rows failed: [^\\n]*lock timeout`), 30_000);
+    } catch (error) {
+      run?.child.kill('SIGKILL');
+      throw error;
+    } finally {
+      await frozen.query('ROLLBACK').catch(() => undefined);
+      frozen.release();
+    }
+    const exit = await run.exit;
+    expect(exit, run.stderr.slice(-3000)).toEqual({ code: 0, signal: null });
+    expect((await failures(date, 'ROWS_CREATION_FAILURE')).some((d) => /lock timeout/.test(d))).toBe(true);
+    await expectInvariants(fx, names(date));
+  });
+
   it.each([
     [
       'in one pass (the default), blocked right before the SFTP rename',

@@ -21,6 +21,7 @@ import { type LegacySnapshotFacts, renderLegacySnapshot } from './legacy-snapsho
 import { appendFencedEvent } from './postgres-run-store.js';
 import {
   applyRenderSettings,
+  boundLockWaits,
   liftStatementTimeouts,
   type RenderSettings,
   renderSettings,
@@ -93,6 +94,7 @@ export class PostgresRowSource implements RowSource {
       // Both transactions last as long as the slowest consumer of the render: a role's
       // statement or transaction timeout must not cut them (see liftStatementTimeouts).
       await store.query('BEGIN');
+      await boundLockWaits(store);
       await liftStatementTimeouts(store);
       await render.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       await applyRenderSettings(render, settings);

@@ -57,3 +57,18 @@ export async function liftStatementTimeouts(client: pg.ClientBase): Promise<void
      WHERE current_setting(name, true) IS NOT NULL`,
   );
 }
+
+/**
+ * Lifting `statement_timeout` must not leave a lock wait without a deadline: the chunks of a
+ * capture are keyed by process, so a successor's capture waits on the uncommitted chunks of a
+ * holder frozen mid-capture (SIGSTOP, a hung host), for as long as that holder's connection lives.
+ * Bounding the wait with the session's own `statement_timeout` (database.statementTimeout) turns
+ * it into a failure of the step (SQLSTATE 55P03, retried); call before liftStatementTimeouts.
+ * A session without a statement timeout keeps its own lock_timeout.
+ */
+export async function boundLockWaits(client: pg.ClientBase): Promise<void> {
+  await client.query(
+    `SELECT set_config('lock_timeout', current_setting('statement_timeout'), true)
+     WHERE current_setting('statement_timeout') <> '0'`,
+  );
+}
