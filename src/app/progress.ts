@@ -33,6 +33,11 @@ export function trackContent(
     get sha256() {
       return content.sha256;
     },
+    // The counting stage passes the source's end-of-stream verdict on (its error destroys this
+    // stream), so the wrapper verifies itself exactly when its source does.
+    get selfVerifying() {
+      return content.selfVerifying;
+    },
     open: () => {
       const source = content.open();
       let seen = 0;

@@ -91,6 +91,9 @@ export function watchUpload(
       get sha256() {
         return tracked.sha256;
       },
+      get selfVerifying() {
+        return tracked.selfVerifying;
+      },
       open: () => {
         const stream = tracked.open();
         reads.add(stream);

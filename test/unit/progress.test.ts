@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Writable } from 'node:stream';
+import { Transform, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { terminalProgress, trackContent } from '../../src/app/progress.js';
 import { memoryContent } from '../helpers/memory-content.js';
@@ -15,6 +15,33 @@ describe('progress', () => {
     expect(createHash('sha256').update(copy).digest('hex')).toBe(content.sha256);
     expect(seen.at(-1)).toBe(data.length);
     expect(seen).toEqual([...seen].sort((a, b) => a - b));
+  });
+
+  it('keeps what the content says of itself: self-verifying content stays self-verifying, and its failure at the end still fails the read', async () => {
+    const plain = memoryContent(Buffer.from('id\n1\n'));
+    expect(trackContent(plain, () => undefined).selfVerifying).toBeUndefined();
+
+    const failing: typeof plain = {
+      ...plain,
+      selfVerifying: true,
+      open: () => {
+        const stream = plain.open();
+        return stream.pipe(
+          new Transform({
+            transform: (chunk: Buffer, _encoding, done) => done(null, chunk),
+            flush: (done) => done(new Error('bytes are not the captured ones')),
+          }),
+        );
+      },
+    };
+    const tracked = trackContent(failing, () => undefined);
+    expect(tracked.selfVerifying).toBe(true);
+    const read = async () => {
+      for await (const _ of tracked.open()) {
+        // drain
+      }
+    };
+    await expect(read()).rejects.toThrow('bytes are not the captured ones');
   });
 
   it('draws one rewriting line with the share and the rate, and clears it', () => {

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { watchUpload } from '../../src/app/watchdog.js';
 import { EodError } from '../../src/core/errors.js';
 import type { ReportContent } from '../../src/ports.js';
+import { memoryContent } from '../helpers/memory-content.js';
 
 const LIMIT_MS = 200;
 
@@ -42,6 +43,23 @@ function fedContent(): { content: ReportContent; feed: PassThrough; settle(bytes
 }
 
 describe('upload watchdog', () => {
+  it('the watched content says of itself what the content says (self-verifying or not)', () => {
+    for (const selfVerifying of [true, undefined]) {
+      const content = memoryContent(Buffer.from('id\n1\n'));
+      const watch = watchUpload(
+        { ...content, ...(selfVerifying ? { selfVerifying } : {}) },
+        LIMIT_MS,
+        'SFTP upload',
+        'reports[].sftp.noProgressTimeout',
+      );
+      try {
+        expect(watch.content.selfVerifying).toBe(selfVerifying);
+      } finally {
+        watch.stop();
+      }
+    }
+  });
+
   it('content being rendered: a render idle for several limits while the upload waits for it is not a stall', async () => {
     const { content, feed, settle } = fedContent();
     const watch = watchUpload(content, LIMIT_MS, 'SFTP upload', 'reports[].sftp.noProgressTimeout', {
