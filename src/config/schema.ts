@@ -149,7 +149,7 @@ const sftp = z
       .enum(['readback', 'stat', 'none'])
       .default('readback')
       .describe(
-        'How the upload is checked: `readback` reads it back and compares sha256; `stat` compares the size; `none` trusts the bytes the server acknowledged (upload-only inboxes).',
+        'How a file on the server is checked: a fresh upload by STAT of its size after close and the bytes the server acknowledged (sha256 of what was sent, in the proof); a file already under the final name (a resumed run) `readback` reads back and compares sha256, `stat` by size only; `none` trusts the bytes the server acknowledged (upload-only inboxes). A full re-read of any day: `eod-report verify`.',
       ),
     maxInFlight: z
       .number()

@@ -58,7 +58,7 @@ export async function demoCommand(
       `error: demo: needs ${missing.join(' and ')}, development dependencies that an installed eod-report does not carry; ` +
         'run the demo from a clone of the repository: npm ci && npm run demo',
     );
-    println(io.stderr, NEXT_STEPS('eod-report.yaml').join('\n'));
+    println(io.stderr, NEXT_STEPS(undefined).join('\n'));
     return EXIT.USAGE;
   }
   const keep = options.keep !== false;
@@ -152,19 +152,21 @@ export async function demoCommand(
       await rm(baseDir, { recursive: true, force: true });
       say(`removed ${baseDir}`);
     }
-    if (succeeded) say(['', ...NEXT_STEPS(path.join(baseDir, 'eod-report.yaml'))].join('\n'));
+    if (succeeded) say(['', ...NEXT_STEPS(`the demo's ${path.join(baseDir, 'eod-report.yaml')}`)].join('\n'));
   }
 }
 
 /** What a user does after the demo: the same commands against their own database and servers. */
-const NEXT_STEPS = (template: string) => [
+const NEXT_STEPS = (template: string | undefined) => [
   'Next: point eod-report at your own database',
-  `  1. write a config file (the demo's ${template} is a starting point): database.url (or env DATABASE_URL),`,
-  '     each report\'s query, schedule, time zone, sftp (host key pinned) and s3; README.md "Configuration"',
-  '  2. eod-report --config eod-report.yaml migrate     # creates the tables (once, or after an upgrade)',
-  '  3. eod-report --config eod-report.yaml check       # config, database, SFTP host key, bucket',
-  '  4. eod-report --config eod-report.yaml run --date YYYY-MM-DD',
-  '  5. eod-report --config eod-report.yaml serve       # nightly schedule, catch-up, metrics, status page',
+  `  1. write your own config, say my-eod.yaml (start from ${template ?? 'the example in README.md "Configuration"'}):`,
+  "     database.url (or env DATABASE_URL), each report's query, schedule, time zone, sftp (host key",
+  '     pinned) and s3 (credentials from the environment); README.md "Configuration"',
+  '  2. eod-report --config my-eod.yaml migrate     # creates the tables (once, or after an upgrade)',
+  '  3. eod-report --config my-eod.yaml check       # config, database, SFTP host key, bucket',
+  '  4. eod-report --config my-eod.yaml run --date YYYY-MM-DD',
+  '  5. eod-report --config my-eod.yaml serve       # nightly schedule, catch-up, metrics, status page',
+  '  In a clone, `eod-report` is `npx eod-report` (or, for serve under a supervisor, `node dist/cli/main.js`).',
 ];
 
 function demoConfig(o: {
