@@ -18,6 +18,7 @@ import {
 } from '../core/journal.js';
 import { renderFileName, renderKeyPrefix } from '../core/templates.js';
 import type {
+  CaptureRequest,
   DeliveryReceipt,
   DeliveryTarget,
   HeldLock,
@@ -54,6 +55,43 @@ export function renderNames(report: ReportConfig, date: string): DecidedNames {
   };
 }
 
+/** Appends a fenced journal entry of the process (the journal's only writer here). */
+function journalOf(deps: RunDependencies, process: ProcessRef, held: HeldLock) {
+  return (kind: JournalKind, facts: Record<string, unknown>) =>
+    deps.store.appendJournal(process.processId, { kind, facts }, held.fence);
+}
+
+/**
+ * Right before an irreversible act (the SFTP rename, the S3 put or multipart completion): renew the
+ * lease (the act happens only with time left on it), then record the act's intent, so a crash in
+ * between is settled from the journal on resume.
+ */
+async function intendAct(
+  journal: ReturnType<typeof journalOf>,
+  held: HeldLock,
+  kind: 'submit-intent' | 'archive-intent',
+  act: object,
+  content: { bytes: number; sha256: string },
+): Promise<void> {
+  await held.renewBeforeAct();
+  await journal(kind, { ...act, token: held.token, bytes: content.bytes, sha256: content.sha256 });
+}
+
+/** Records REPORT_ARCHIVED with the step's timing and the archive's receipt; returns the facts. */
+async function recordArchived(
+  deps: RunDependencies,
+  process: ProcessRef,
+  held: HeldLock,
+  base: { attempt: number; startedAt: string },
+  bytes: number,
+  receipt: object,
+): Promise<Record<string, unknown>> {
+  await deps.failpoint('archive.before-event');
+  const facts = { ...base, durationMs: elapsedSince(base.startedAt, deps), bytes, ...receipt };
+  await deps.store.appendEvent(process.processId, { status: 'REPORT_ARCHIVED', facts }, held.fence);
+  return facts;
+}
+
 /**
  * The names in force for the process: recorded ones if any (and the config must still render the
  * same), else the config's, recorded now (fenced) before anything is uploaded.
@@ -69,11 +107,7 @@ async function decideNames(
 ): Promise<DecidedNames> {
   const rendered = renderNames(report, process.date);
   const record = async () => {
-    await deps.store.appendJournal(
-      process.processId,
-      { kind: 'names', facts: rendered as unknown as Record<string, unknown> },
-      held.fence,
-    );
+    await journalOf(deps, process, held)('names', rendered as unknown as Record<string, unknown>);
     return rendered;
   };
   if (!state.names) return record();
@@ -148,6 +182,30 @@ export function uncertainError(report: string, date: string, why: string, remote
   );
 }
 
+/** What the rows step asks of the row source, in one pass or alone (`tap`: one-pass.ts's FanOut). */
+export function captureRequest(
+  deps: RunDependencies,
+  report: ReportConfig,
+  process: ProcessRef,
+  held: HeldLock,
+  signal: AbortSignal,
+  base: { attempt: number; startedAt: string },
+): CaptureRequest {
+  return {
+    processId: process.processId,
+    query: report.query,
+    date: process.date,
+    timezone: report.timezone,
+    fence: held.fence,
+    facts: { ...base },
+    signal,
+    onBytes: (bytes) => {
+      deps.observer.progressed?.(report.name);
+      deps.progress?.({ report: report.name, date: process.date, step: 'rows', bytes });
+    },
+  };
+}
+
 export const submitStep: StepRunner = (deps, report, process, held, signal, base) =>
   submitWith(deps, report, process, held, signal, base);
 
@@ -180,8 +238,7 @@ export async function submitWith(
   );
   const { content } = watch;
   signal = watch.signal;
-  const journal = (kind: JournalKind, facts: Record<string, unknown>) =>
-    deps.store.appendJournal(process.processId, { kind, facts }, held.fence);
+  const journal = journalOf(deps, process, held);
   await held.assertHeld();
   try {
     let receipt: (DeliveryReceipt & { provedIntent?: string }) | undefined;
@@ -218,15 +275,7 @@ export async function submitWith(
         signal,
         token: held.token,
         former: formerTemporaries(entries, names),
-        beforeRename: async (paths) => {
-          await held.renewBeforeAct();
-          await journal('submit-intent', {
-            ...paths,
-            token: held.token,
-            bytes: content.bytes,
-            sha256: content.sha256,
-          });
-        },
+        beforeRename: (paths) => intendAct(journal, held, 'submit-intent', paths, content),
       })
       .catch(async (error: unknown) => {
         if (isEodError(error, 'SUBMISSION_UNCERTAIN')) {
@@ -260,15 +309,7 @@ export const archiveStep: StepRunner = async (deps, report, process, held, signa
   const receipt = await store(deps, report, process, held, names, content, watch.signal).finally(() =>
     watch.stop(),
   );
-  await deps.failpoint('archive.before-event');
-  const facts = {
-    ...base,
-    durationMs: elapsedSince(base.startedAt, deps),
-    bytes: content.bytes,
-    ...receipt,
-  };
-  await deps.store.appendEvent(process.processId, { status: 'REPORT_ARCHIVED', facts }, held.fence);
-  return facts;
+  return recordArchived(deps, process, held, base, content.bytes, receipt);
 };
 
 /** The S3 put, with the intent recorded right before it and a definite refusal recorded after. */
@@ -281,20 +322,13 @@ async function store(
   content: ReportContent,
   signal: AbortSignal,
 ) {
-  const journal = (kind: JournalKind, facts: Record<string, unknown>) =>
-    deps.store.appendJournal(process.processId, { kind, facts }, held.fence);
+  const journal = journalOf(deps, process, held);
   let intended = false;
   try {
     return await deps.archiveFor(report).store(names.s3.key, content, {
       signal,
       beforeCommit: async (act) => {
-        await held.renewBeforeAct();
-        await journal('archive-intent', {
-          ...act,
-          token: held.token,
-          bytes: content.bytes,
-          sha256: content.sha256,
-        });
+        await intendAct(journal, held, 'archive-intent', act, content);
         intended = true;
       },
     });
@@ -345,22 +379,10 @@ export async function archiveStaged(
     return undefined;
   }
   await held.assertHeld();
+  const journal = journalOf(deps, process, held);
   const receipt = await staged.complete({
     signal,
-    beforeCommit: async (act) => {
-      await held.renewBeforeAct();
-      await deps.store.appendJournal(
-        process.processId,
-        {
-          kind: 'archive-intent',
-          facts: { ...act, token: held.token, bytes: content.bytes, sha256: content.sha256 },
-        },
-        held.fence,
-      );
-    },
+    beforeCommit: (act) => intendAct(journal, held, 'archive-intent', act, content),
   });
-  await deps.failpoint('archive.before-event');
-  const facts = { ...base, durationMs: elapsedSince(base.startedAt, deps), bytes: content.bytes, ...receipt };
-  await deps.store.appendEvent(process.processId, { status: 'REPORT_ARCHIVED', facts }, held.fence);
-  return facts;
+  return recordArchived(deps, process, held, base, content.bytes, receipt);
 }

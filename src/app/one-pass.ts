@@ -13,7 +13,7 @@
 import type { ReportConfig } from '../config/schema.js';
 import { coerceError } from '../core/errors.js';
 import type { HeldLock, ProcessRef, StagedArchive } from '../ports.js';
-import { archiveKeyOf, archiveStaged, submitWith } from './delivery-steps.js';
+import { archiveKeyOf, archiveStaged, captureRequest, submitWith } from './delivery-steps.js';
 import { FanOut } from './fan-out.js';
 import { ContentPending, LiveContent } from './live-content.js';
 import type { RunDependencies } from './run-report.js';
@@ -61,18 +61,8 @@ export async function captureInOnePass(
   const delivery = deps.deliveryFor(report);
   delivery.warm?.(signal);
   const capturing = deps.rows.capture({
-    processId: process.processId,
-    query: report.query,
-    date: process.date,
-    timezone: report.timezone,
-    fence: held.fence,
-    facts: { ...base },
-    signal,
+    ...captureRequest(deps, report, process, held, signal, base),
     tap: fan,
-    onBytes: (bytes) => {
-      deps.observer.progressed?.(report.name);
-      deps.progress?.({ report: report.name, date: process.date, step: 'rows', bytes });
-    },
   });
   // The consumers start once the query has produced bytes: a refused query touches no server.
   const accepted = await Promise.race([

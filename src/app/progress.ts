@@ -1,4 +1,4 @@
-import { PassThrough } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import type { Step } from '../core/events.js';
 import type { ReportContent } from '../ports.js';
 
@@ -21,8 +21,29 @@ export function trackContent(
   onBytes: (bytes: number) => void,
   bufferBytes = 1024 * 1024,
 ): ReportContent {
-  // Read through, not copied: the size and hash of content still being rendered are known only
-  // at its end (live-content.ts).
+  return withOpen(content, () => {
+    const source = content.open();
+    let seen = 0;
+    const counted = new PassThrough({ highWaterMark: bufferBytes });
+    counted.on('data', (chunk: Buffer) => {
+      seen += chunk.length;
+      onBytes(seen);
+    });
+    source.on('error', (error) => counted.destroy(error));
+    counted.on('close', () => {
+      if (!source.destroyed) source.destroy();
+    });
+    return source.pipe(counted);
+  });
+}
+
+/**
+ * `content` read through `open` instead: every fact of it (size, hash, rows, whether it verifies
+ * itself) read from `content` when asked, since content still being rendered knows them only at
+ * its end (live-content.ts). `open` must pass the source's end-of-stream verdict on (its error
+ * fails the returned stream), so the wrapper verifies itself exactly when its source does.
+ */
+export function withOpen(content: ReportContent, open: () => Readable): ReportContent {
   return {
     get rows() {
       return content.rows;
@@ -33,25 +54,10 @@ export function trackContent(
     get sha256() {
       return content.sha256;
     },
-    // The counting stage passes the source's end-of-stream verdict on (its error destroys this
-    // stream), so the wrapper verifies itself exactly when its source does.
     get selfVerifying() {
       return content.selfVerifying;
     },
-    open: () => {
-      const source = content.open();
-      let seen = 0;
-      const counted = new PassThrough({ highWaterMark: bufferBytes });
-      counted.on('data', (chunk: Buffer) => {
-        seen += chunk.length;
-        onBytes(seen);
-      });
-      source.on('error', (error) => counted.destroy(error));
-      counted.on('close', () => {
-        if (!source.destroyed) source.destroy();
-      });
-      return source.pipe(counted);
-    },
+    open,
   };
 }
 

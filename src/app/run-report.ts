@@ -20,7 +20,13 @@ import type {
   RowSource,
   RunStore,
 } from '../ports.js';
-import { archiveStep, type StepRunner, submitStep, uncertainError } from './delivery-steps.js';
+import {
+  archiveStep,
+  captureRequest,
+  type StepRunner,
+  submitStep,
+  uncertainError,
+} from './delivery-steps.js';
 import type { Failpoint } from './failpoints.js';
 import type { RunObserver, StepContext } from './observer.js';
 import { captureInOnePass, type OnePass } from './one-pass.js';
@@ -132,12 +138,26 @@ async function runDateWaitingForDatabase(
   held: HeldLock,
   signal: AbortSignal,
 ): Promise<DateOutcome> {
+  return whileDatabaseUnavailable(deps, signal, DATABASE_WAITS, () =>
+    runDate(deps, report, date, held, signal),
+  );
+}
+
+/**
+ * `work`, run again after a backoff (retry policy) each time it fails with DATABASE_UNAVAILABLE, at
+ * most `attempts` times in all and only while `signal` is not aborted; other errors are thrown.
+ */
+async function whileDatabaseUnavailable<T>(
+  deps: RunDependencies,
+  signal: AbortSignal,
+  attempts: number,
+  work: () => Promise<T>,
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await runDate(deps, report, date, held, signal);
+      return await work();
     } catch (error) {
-      if (!isEodError(error, 'DATABASE_UNAVAILABLE') || signal.aborted || attempt >= DATABASE_WAITS)
-        throw error;
+      if (!isEodError(error, 'DATABASE_UNAVAILABLE') || signal.aborted || attempt >= attempts) throw error;
       await deps.clock.sleep(retryDelay(attempt, deps.retry, deps.random), signal);
     }
   }
@@ -308,32 +328,14 @@ async function recordFailure(
   signal: AbortSignal,
   event: NewEvent,
 ): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await deps.store.appendEvent(process.processId, event, held.fence);
-      return;
-    } catch (error) {
-      if (!isEodError(error, 'DATABASE_UNAVAILABLE') || signal.aborted) throw error;
-      await deps.clock.sleep(retryDelay(attempt, deps.retry, deps.random), signal);
-    }
-  }
+  await whileDatabaseUnavailable(deps, signal, Number.POSITIVE_INFINITY, () =>
+    deps.store.appendEvent(process.processId, event, held.fence),
+  );
 }
 
 const STEP_RUNNERS: Record<Step, StepRunner> = {
   async rows(deps, report, process, held, signal, base) {
-    const captured = await deps.rows.capture({
-      processId: process.processId,
-      query: report.query,
-      date: process.date,
-      timezone: report.timezone,
-      fence: held.fence,
-      facts: { ...base },
-      signal,
-      onBytes: (bytes) => {
-        deps.observer.progressed?.(report.name);
-        deps.progress?.({ report: report.name, date: process.date, step: 'rows', bytes });
-      },
-    });
+    const captured = await deps.rows.capture(captureRequest(deps, report, process, held, signal, base));
     await deps.failpoint('rows.after-commit');
     return { rows: captured.rows, bytes: captured.bytes, sha256: captured.sha256 };
   },

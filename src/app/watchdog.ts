@@ -10,7 +10,7 @@
 import type { Readable } from 'node:stream';
 import { EodError } from '../core/errors.js';
 import type { ReportContent } from '../ports.js';
-import { trackContent } from './progress.js';
+import { trackContent, withOpen } from './progress.js';
 
 export interface Watchdog {
   /** The content to hand to the upload; each byte read from it counts as progress. */
@@ -81,29 +81,15 @@ export function watchUpload(
   const tracked = trackContent(content, touch, options.onlyWhileBytesWait ? LIVE_BUFFER_BYTES : undefined);
   return {
     signal: controller.signal,
-    content: {
-      get rows() {
-        return tracked.rows;
-      },
-      get bytes() {
-        return tracked.bytes;
-      },
-      get sha256() {
-        return tracked.sha256;
-      },
-      get selfVerifying() {
-        return tracked.selfVerifying;
-      },
-      open: () => {
-        const stream = tracked.open();
-        reads.add(stream);
-        lastProgress = performance.now();
-        stream.once('close', () => {
-          reads.delete(stream);
-        });
-        return stream;
-      },
-    },
+    content: withOpen(tracked, () => {
+      const stream = tracked.open();
+      reads.add(stream);
+      lastProgress = performance.now();
+      stream.once('close', () => {
+        reads.delete(stream);
+      });
+      return stream;
+    }),
     stop: () => clearInterval(timer),
   };
 }

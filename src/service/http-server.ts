@@ -29,6 +29,8 @@ export interface HttpOptions {
 export async function startHttpServer(
   options: HttpOptions,
 ): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+  const viewsAt = (now: Date) =>
+    loadReportViews(options.pool, options.reports, now, options.statusDays, options.history);
   const routes: Record<string, (res: ServerResponse) => Promise<void>> = {
     '/metrics': async (res) => {
       const body = await options.metrics.registry.metrics();
@@ -56,24 +58,12 @@ export async function startHttpServer(
     },
     '/api/runs': async (res) => {
       const now = options.now();
-      const views = await loadReportViews(
-        options.pool,
-        options.reports,
-        now,
-        options.statusDays,
-        options.history,
-      );
+      const views = await viewsAt(now);
       reply(res, 200, 'application/json', JSON.stringify(runsJson(views, now)));
     },
     '/': async (res) => {
       const now = options.now();
-      const views = await loadReportViews(
-        options.pool,
-        options.reports,
-        now,
-        options.statusDays,
-        options.history,
-      );
+      const views = await viewsAt(now);
       reply(
         res,
         200,

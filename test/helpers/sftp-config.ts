@@ -2,18 +2,15 @@
 import type { SftpConfig } from '../../src/config/schema.js';
 import type { ProvidedSftp } from '../harness/provided.js';
 
+type Server = Pick<ProvidedSftp, 'host' | 'port' | 'username' | 'privateKeyFile' | 'hostKeySha256'>;
+
 export function sftpConfigFor(
-  server: Pick<ProvidedSftp, 'host' | 'port' | 'username' | 'privateKeyFile' | 'hostKeySha256'>,
+  server: Server,
   directory: string,
   overrides: Partial<SftpConfig> = {},
 ): SftpConfig {
   return {
-    host: server.host,
-    port: server.port,
-    username: server.username,
-    privateKeyFile: server.privateKeyFile,
-    hostKeySha256: server.hostKeySha256,
-    directory,
+    ...sftpSectionFor(server, directory),
     fileMode: 0o640,
     atomicity: 'rename',
     verify: 'readback',
@@ -25,7 +22,10 @@ export function sftpConfigFor(
 }
 
 /** The report's `sftp` section of a config file for the same server. */
-export function sftpSectionFor(server: ProvidedSftp, directory: string): Record<string, unknown> {
+export function sftpSectionFor(
+  server: Server,
+  directory: string,
+): Pick<SftpConfig, keyof Server | 'directory'> & Record<string, unknown> {
   return {
     host: server.host,
     port: server.port,

@@ -54,6 +54,17 @@ async function portInUse(): Promise<number> {
   blocker.unref();
   return (blocker.address() as AddressInfo).port;
 }
+/** A config whose database.url points at a port nobody listens on. */
+const deadDatabaseConfig = async ({ cfg, url }: Context) =>
+  cfg({
+    top: {
+      database: {
+        url: await url(async (u) => {
+          u.port = String(await freePort());
+        }),
+      },
+    },
+  });
 const WRONG_HOST_KEY = `SHA256:${'A'.repeat(43)}`;
 
 const CASES: Case[] = [
@@ -520,76 +531,22 @@ const CASES: Case[] = [
   // ---- servers that are not there, or not ready
   {
     name: 'run against a database port nobody listens on',
-    args: async ({ cfg, url }) =>
-      withConfig(
-        await cfg({
-          top: {
-            database: {
-              url: await url(async (u) => {
-                u.port = String(await freePort());
-              }),
-            },
-          },
-        }),
-        'run',
-        '--date',
-        '2026-01-05',
-      ),
+    args: async (tools) => withConfig(await deadDatabaseConfig(tools), 'run', '--date', '2026-01-05'),
     code: 1,
     first:
       /^error: database: cannot connect to 127\.0\.0\.1:\d+ \(ECONNREFUSED\): connection refused; is PostgreSQL running .*database\.url/,
   },
-  {
-    name: 'status against a database port nobody listens on',
-    args: async ({ cfg, url }) =>
-      withConfig(
-        await cfg({
-          top: {
-            database: {
-              url: await url(async (u) => {
-                u.port = String(await freePort());
-              }),
-            },
-          },
-        }),
-        'status',
-      ),
-    code: 1,
-    first: /^error: database: cannot connect to 127\.0\.0\.1:\d+ \(ECONNREFUSED\)/,
-  },
-  {
-    name: 'migrate against a database port nobody listens on',
-    args: async ({ cfg, url }) =>
-      withConfig(
-        await cfg({
-          top: {
-            database: {
-              url: await url(async (u) => {
-                u.port = String(await freePort());
-              }),
-            },
-          },
-        }),
-        'migrate',
-      ),
-    code: 1,
-    first: /^error: database: cannot connect to 127\.0\.0\.1:\d+ \(ECONNREFUSED\)/,
-  },
+  ...(['status', 'migrate'] as const).map(
+    (command): Case => ({
+      name: `${command} against a database port nobody listens on`,
+      args: async (tools) => withConfig(await deadDatabaseConfig(tools), command),
+      code: 1,
+      first: /^error: database: cannot connect to 127\.0\.0\.1:\d+ \(ECONNREFUSED\)/,
+    }),
+  ),
   {
     name: 'check against a database port nobody listens on',
-    args: async ({ cfg, url }) =>
-      withConfig(
-        await cfg({
-          top: {
-            database: {
-              url: await url(async (u) => {
-                u.port = String(await freePort());
-              }),
-            },
-          },
-        }),
-        'check',
-      ),
+    args: async (tools) => withConfig(await deadDatabaseConfig(tools), 'check'),
     code: 1,
     from: 'check',
     first: /^FAILED database: cannot connect to 127\.0\.0\.1:\d+ \(ECONNREFUSED\)/,

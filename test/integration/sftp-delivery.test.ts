@@ -18,33 +18,17 @@ import {
   parseKnownHosts,
 } from '../../src/adapters/sftp/host-key.js';
 import { type Failpoint, SftpDelivery } from '../../src/adapters/sftp/sftp-delivery.js';
-import type { SftpConfig } from '../../src/config/schema.js';
 import { EodError, isEodError } from '../../src/core/errors.js';
 import { type EmbeddedSftp, startEmbeddedSftp, startInProcessSftp } from '../../src/embedded/sftp-server.js';
 import { generateParsableEd25519 } from '../../src/embedded/ssh-keys.js';
 import type { ReportContent } from '../../src/ports.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { memoryContent } from '../helpers/memory-content.js';
+import { sftpConfigFor } from '../helpers/sftp-config.js';
 
 const MiB = 1024 * 1024;
 
-function configFor(server: EmbeddedSftp, directory: string, overrides: Partial<SftpConfig> = {}): SftpConfig {
-  return {
-    host: server.host,
-    port: server.port,
-    username: server.username,
-    privateKeyFile: server.privateKeyFile,
-    hostKeySha256: server.hostKeySha256,
-    directory,
-    fileMode: 0o640,
-    atomicity: 'rename',
-    verify: 'readback',
-    connectTimeout: 10_000,
-    requestTimeout: 60_000,
-    noProgressTimeout: 120_000,
-    ...overrides,
-  };
-}
+const configFor = sftpConfigFor;
 
 /** The key blob the server presents, taken from a handshake we then refuse. */
 function offeredHostKey(host: string, port: number): Promise<Buffer> {
