@@ -8,7 +8,6 @@
  * `--sftp-servers [--mib N]`: instead, the SFTP delivery to each server the tests use against
  * OpenSSH's `sftp put` to the same server (sftp-servers.ts).
  */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -20,6 +19,7 @@ import { REPORT_QUERY, seedTransactions } from '../demo/seed-transactions.js';
 import { startEmbeddedPostgres } from '../embedded/postgres.js';
 import { startEmbeddedS3 } from '../embedded/s3-server.js';
 import { startEmbeddedSftp } from '../embedded/sftp-server.js';
+import { median, runCollecting } from './measure.js';
 import { benchSftpServers } from './sftp-servers.js';
 import { shellStepSeconds, writeShellPipeline } from './shell-pipeline.js';
 
@@ -34,32 +34,13 @@ interface Timed {
   maxRssKb?: number;
 }
 
-function timed(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<Timed> {
-  const useTime = existsSync('/usr/bin/time');
-  const [cmd, argv] = useTime
-    ? ['/usr/bin/time', ['-f', 'EOD_BENCH_RSS %M', command, ...args]]
-    : [command, args];
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => {
-      output += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      output += d.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const rss = /EOD_BENCH_RSS (\d+)/.exec(output)?.[1];
-      resolve({
-        seconds: (performance.now() - started) / 1000,
-        code,
-        output,
-        ...(rss ? { maxRssKb: Number(rss) } : {}),
-      });
-    });
-  });
+/** `command` timed; its peak RSS from GNU time when installed. */
+async function timed(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<Timed> {
+  const run = existsSync('/usr/bin/time')
+    ? await runCollecting('/usr/bin/time', ['-f', 'EOD_BENCH_RSS %M', command, ...args], env)
+    : await runCollecting(command, args, env);
+  const rss = /EOD_BENCH_RSS (\d+)/.exec(run.output)?.[1];
+  return { ...run, ...(rss ? { maxRssKb: Number(rss) } : {}) };
 }
 
 function option(argv: string[], name: string): string | undefined {
@@ -67,13 +48,6 @@ function option(argv: string[], name: string): string | undefined {
   return at >= 0 ? argv[at + 1] : undefined;
 }
 
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-};
 const s = (seconds: number) => `${seconds.toFixed(2)} s`.padStart(9);
 const load = () => loadavg()[0]?.toFixed(1) ?? '?';
 

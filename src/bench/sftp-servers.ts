@@ -5,7 +5,6 @@
  * verify, rename) and by OpenSSH's `sftp put` of the same file to the same server, alternated,
  * medians of P pairs (default 3). Prints a table server × product × `sftp put`; asserts nothing.
  */
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -18,6 +17,7 @@ import { startRcloneSftp } from '../embedded/rclone.js';
 import type { EmbeddedSftp } from '../embedded/sftp-server.js';
 import { startOpenSshSftp } from '../embedded/sshd.js';
 import type { DeliveryProof, ReportContent } from '../ports.js';
+import { median, runCollecting as run } from './measure.js';
 
 const SERVERS: Array<[string, (baseDir: string) => Promise<EmbeddedSftp>]> = [
   ['OpenSSH', (baseDir) => startOpenSshSftp({ baseDir, name: 'bench-openssh' })],
@@ -33,29 +33,6 @@ const SERVERS: Array<[string, (baseDir: string) => Promise<EmbeddedSftp>]> = [
 function fileContent(file: string, bytes: number, sha256: string): ReportContent {
   return { rows: 0, bytes, sha256, open: () => createReadStream(file, { highWaterMark: 1024 * 1024 }) };
 }
-
-function run(command: string, args: string[]): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => {
-      output += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      output += d.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, output }));
-  });
-}
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-};
 
 export async function benchSftpServers(options: { mib: number; pairs: number }): Promise<number> {
   const baseDir = await mkdtemp(path.join(tmpdir(), 'eod-bench-sftp-'));
