@@ -3,7 +3,7 @@
  * what failed, never a password, passphrase or key.
  */
 import { readFile } from 'node:fs/promises';
-import { connect as connectTcp } from 'node:net';
+import { connect as connectTcp, type Socket } from 'node:net';
 import { Client, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import type { SftpConfig } from '../../config/schema.js';
 import { EodError } from '../../core/errors.js';
@@ -22,6 +22,8 @@ export interface SftpSession {
   hostKeySha256: string;
   /** `user@host:port`, for messages. */
   endpoint: string;
+  /** The TCP connection under the SSH session (ours: see connectSftp), for write batching. */
+  socket: Socket;
   /** Ends the connection; resolves once the socket is closed (or after a short grace). */
   end(): Promise<void>;
 }
@@ -272,6 +274,7 @@ export async function connectSftp(config: SftpConfig, options: ConnectOptions = 
     sftp,
     hostKeySha256: hostCheck.offered ?? 'unknown',
     endpoint,
+    socket: sock,
     end,
   };
 }

@@ -2,6 +2,7 @@
  * The SFTP operations the delivery needs, as promises whose errors name the operation, the
  * remote path, the server and the SFTP status ("No such file", "Permission denied", …).
  */
+import type { Socket } from 'node:net';
 import type { SFTPWrapper, Stats } from 'ssh2';
 import { EodError } from '../../core/errors.js';
 
@@ -62,6 +63,8 @@ export class RemoteFs {
     readonly endpoint: string,
     /** Each request fails with EodError TIMEOUT when unanswered this long (0: never). */
     readonly requestTimeoutMs = 0,
+    /** The session's TCP socket: when given, the packets of one write leave in one syscall. */
+    private readonly socket?: Socket,
   ) {
     const end = () => {
       this.ended = true;
@@ -210,6 +213,15 @@ export class RemoteFs {
    * it into its request before this returns (ssh2 SFTP.write), so the caller may reuse `data`.
    */
   write(handle: Buffer, data: Buffer, position: number, path: string): Promise<void> {
+    // ssh2 cuts a write into SSH packets of the channel's maximum (32 KiB with OpenSSH) and hands
+    // each to the socket in three writes (length, ciphertext, AES-GCM tag); with Nagle off (see
+    // connectSftp) a 255 KiB write was 24 syscalls and as many TCP segments, 4- and 16-byte ones
+    // among them, each waking the server. Corked until the next tick, they leave in one writev.
+    const socket = this.socket;
+    if (socket && socket.writableCorked === 0 && !socket.destroyed) {
+      socket.cork();
+      process.nextTick(() => socket.uncork());
+    }
     return this.call('write', path, (done) => this.sftp.write(handle, data, 0, data.length, position, done));
   }
 

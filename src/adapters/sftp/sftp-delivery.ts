@@ -381,7 +381,10 @@ export class SftpDelivery implements DeliveryTarget {
     signal?.addEventListener('abort', drop, { once: true });
     try {
       if (signal?.aborted) drop();
-      return await work(new RemoteFs(session.sftp, session.endpoint, this.config.requestTimeout), session);
+      return await work(
+        new RemoteFs(session.sftp, session.endpoint, this.config.requestTimeout, session.socket),
+        session,
+      );
     } finally {
       signal?.removeEventListener('abort', drop);
       this.sessions.delete(session);
