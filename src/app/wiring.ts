@@ -13,7 +13,7 @@ import { PostgresRowSource } from '../adapters/postgres/postgres-row-source.js';
 import { PostgresRunStore } from '../adapters/postgres/postgres-run-store.js';
 import { databaseNow } from '../adapters/postgres/sql/clock.js';
 import { postgresReportHistory } from '../adapters/postgres/sql/history.js';
-import { S3Archive } from '../adapters/s3/s3-archive.js';
+import { lazyS3Archive } from '../adapters/s3/lazy-archive.js';
 import { SftpDelivery } from '../adapters/sftp/sftp-delivery.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { Config, ReportConfig } from '../config/schema.js';
@@ -140,7 +140,8 @@ export function createApp(
     archiveFor: (report: ReportConfig) => {
       let archive = archives.get(report.name);
       if (!archive) {
-        archive = new S3Archive(report.s3, { failpoint });
+        // The AWS SDK loads at its first use, after the query started (not before the first SQL).
+        archive = lazyS3Archive(report.s3, { failpoint });
         archives.set(report.name, archive);
       }
       return archive;

@@ -1,5 +1,5 @@
-import { S3Client } from '@aws-sdk/client-s3';
 import type { S3Config } from '../../config/schema.js';
+import { S3Client } from './sdk.js';
 
 /**
  * One client per archive config. Credentials are deliberately absent: the SDK's default chain

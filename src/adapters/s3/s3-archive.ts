@@ -2,19 +2,7 @@
  * The S3 archive (PRODUCT.md §3 step 5): puts the submitted bytes once under a key, never
  * overwrites an existing object, and proves afterwards that what is stored is ours.
  */
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  type HeadObjectCommandOutput,
-  PutObjectCommand,
-  type PutObjectCommandInput,
-  type S3Client,
-  UploadPartCommand,
-} from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import type { HeadObjectCommandOutput, PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
 import type { S3Config } from '../../config/schema.js';
 import { EodError, isEodError } from '../../core/errors.js';
 import type {
@@ -28,6 +16,15 @@ import type {
 import { createS3Client } from './client.js';
 import { explain, httpStatus, isPreconditionFailed, optional, s3Failure } from './s3-errors.js';
 import { hashObject } from './s3-read-back.js';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+} from './sdk.js';
 import { abortStaleUploads, stageUpload } from './staged-upload.js';
 import { openVerified } from './verified-body.js';
 
@@ -364,6 +361,8 @@ export class S3Archive implements Archive {
     const onAbort = () => abortController.abort(signal?.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
+      // Only the non-staged path uploads through lib-storage: loaded here, not with the archive.
+      const { Upload } = await import('@aws-sdk/lib-storage');
       const upload = new Upload({
         client: withSignal(this.#client, abortController.signal, beforeComplete),
         params: {

@@ -5,12 +5,13 @@
 import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { S3Config } from '../../config/schema.js';
 import type { CopyReading } from '../../core/verify.js';
 import type { ArchivedLocation, ArchiveReader } from '../../ports.js';
 import { createS3Client } from './client.js';
 import { explain, httpStatus } from './s3-errors.js';
+import { GetObjectCommand, HeadObjectCommand } from './sdk.js';
 
 export class S3ReadBack implements ArchiveReader {
   readonly #config: S3Config;

@@ -11,21 +11,20 @@
  * verifies on arrival, and the composite of the part hashes is compared with the server's.
  */
 import { createHash } from 'node:crypto';
-import {
-  AbortMultipartUploadCommand,
-  type CompletedPart,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  HeadObjectCommand,
-  ListMultipartUploadsCommand,
-  type S3Client,
-  UploadPartCommand,
-} from '@aws-sdk/client-s3';
+import type { CompletedPart, S3Client } from '@aws-sdk/client-s3';
 import type { S3Config } from '../../config/schema.js';
 import { EodError, isEodError } from '../../core/errors.js';
 import type { ReportContent, ServerChecksum, StagedArchive } from '../../ports.js';
 import { signWithKnownPayloadHash } from './payload-hash.js';
 import { explain, httpStatus, optional, s3Failure } from './s3-errors.js';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  UploadPartCommand,
+} from './sdk.js';
 
 const MiB = 1024 * 1024;
 /** S3's smallest part but the last (AWS docs, "Amazon S3 multipart upload limits"): 10,000 parts

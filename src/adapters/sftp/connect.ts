@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { connect as connectTcp, type Socket } from 'node:net';
-import { Client, type ConnectConfig, type SFTPWrapper } from 'ssh2';
+import type { Client, ConnectConfig, SFTPWrapper } from 'ssh2';
 import type { SftpConfig } from '../../config/schema.js';
 import { EodError } from '../../core/errors.js';
 import { HostKeyCheck, loadHostKeyPins, preferredHostKeyAlgorithms } from './host-key.js';
@@ -171,12 +171,27 @@ function ender(client: Client): () => Promise<void> {
   };
 }
 
+let ssh2Module: Promise<typeof import('ssh2')> | undefined;
+
+function loadSsh2(): Promise<typeof import('ssh2')> {
+  if (ssh2Module === undefined) {
+    ssh2Module = import('ssh2');
+    // Awaited after the file reads; a failure before then must not count as unhandled.
+    ssh2Module.catch(() => undefined);
+  }
+  return ssh2Module;
+}
+
 export async function connectSftp(config: SftpConfig, options: ConnectOptions = {}): Promise<SftpSession> {
   const endpoint = describeEndpoint(config);
   const { signal } = options;
   signal?.throwIfAborted();
+  // ssh2 is loaded on the first connection, not at start-up (about 30 ms of the CLI's start before
+  // the report's query, issue 11); its loading overlaps the reads of the pins and the key.
+  const ssh2 = loadSsh2();
   const hostCheck = new HostKeyCheck(await loadHostKeyPins(config));
   const auth = await credentials(config, endpoint);
+  const { Client } = await ssh2;
   signal?.throwIfAborted();
 
   // Our own socket, so Nagle is off from the first byte. With it on, every small SFTP request
