@@ -1,19 +1,21 @@
-#!/usr/bin/env -S node --max-semi-space-size=1 --initial-old-space-size=32 --single-threaded-gc
+#!/usr/bin/env -S node --max-semi-space-size=2 --initial-old-space-size=32 --single-threaded-gc
 // The entry point: the only module that touches the process.
 
 // V8 options for a process that streams hundreds of MB through short-lived buffers (issue 11,
-// measured with `npm run bench` and --trace-gc, 3M rows, 2 cores):
-// - --max-semi-space-size=1 (MiB) keeps the young generation from growing to 32 MiB of garbage,
-//   and collects it often enough that dead socket and packet buffers (memory outside the JS heap,
-//   freed only by a collection) do not pile up: with 2 MiB they reached 30 MB more;
-// - --initial-old-space-size=32 (MiB): buffers in flight live long enough to be promoted, and
-//   with the default limit (live size + about 9 MB) that started a full mark-compact every 0.3 s,
-//   18 per run, 0.6 s of CPU; from 32 MiB there is one per run;
+// measured with `npm run bench` and --trace-gc, 3M and 5M rows, 2 cores). Socket reads, SSH
+// packets and capture batches (about 1.6 GB per 320 MB report) live outside the JS heap and are
+// freed only when a collection finds their JS object dead:
+// - --max-semi-space-size=2 (MiB) keeps the young generation from growing to 32 MiB of garbage,
+//   yet gives a buffer in flight time to die young: with 1 MiB, more were promoted and waited
+//   for a full collection (peak RSS up to 157 MB at 5M rows);
+// - --initial-old-space-size=32 (MiB): with the default old-generation limit (live size + about
+//   9 MB) the promoted ones started a full mark-compact every 0.3 s, 20-30 per run, up to 1.5 s
+//   of CPU; from 32 MiB there are one or two per run;
 // - --single-threaded-gc keeps GC helper threads from spreading freed buffers over malloc arenas
 //   of their own and from competing with PostgreSQL, sshd and the S3 upload for the cores.
-// Together: peak RSS 130-140 MB instead of 165-180, and 0.8 s less CPU. V8 reads them only at
-// start-up, hence the shebang (`env -S`, GNU coreutils 8.30+); run as `node dist/cli/main.js`,
-// pass them yourself (README, "Memory").
+// Together: peak RSS about 140 MB at 5M rows instead of 165-220, and about 1 s less CPU. V8 reads
+// them only at start-up, hence the shebang (`env -S`, GNU coreutils 8.30+); run as
+// `node dist/cli/main.js`, pass them yourself (README, "Memory").
 
 // On Node 20 the AWS SDK prints a 9-line notice on every process that its 2027 releases need
 // Node 22. The README documents the supported Node versions; stderr is for our own messages and
