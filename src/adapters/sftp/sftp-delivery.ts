@@ -474,6 +474,8 @@ export class SftpDelivery implements DeliveryTarget {
         signal,
         afterFirstWrite: () => this.failpoint('sftp.mid-upload'),
         hash: content.selfVerifying !== true,
+        // The server's disk catches up while we upload; the fsync below is what counts.
+        flush: () => remote.fsyncIfSupported(handle, path),
       });
       if (written.bytes !== content.bytes || (written.sha256 !== null && written.sha256 !== content.sha256)) {
         throw new EodError(

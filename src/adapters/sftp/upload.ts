@@ -16,6 +16,15 @@ export interface UploadOptions {
   afterFirstWrite?: () => Promise<void> | void;
   /** Hash what is written (default true); false when the source checks its own bytes. */
   hash?: boolean;
+  /**
+   * Sent, without waiting, each time another `flushEvery` bytes have been sent (fsync@openssh.com):
+   * the server writes the file to its disk while the upload goes on, and the caller's final fsync
+   * has only the last stretch left (for 320 MB on this machine: 0.1 s less before the rename).
+   * A failure fails the upload like a failed write. Never a substitute for the final fsync.
+   */
+  flush?: () => Promise<unknown>;
+  /** Bytes between two `flush` calls (default 64 MiB). */
+  flushEvery?: number;
 }
 
 export interface UploadResult {
@@ -25,6 +34,7 @@ export interface UploadResult {
 }
 
 export const DEFAULT_WRITE_SIZE = 1024 * 1024;
+const DEFAULT_FLUSH_EVERY = 64 * 1024 * 1024;
 
 export async function uploadStream(
   remote: RemoteFs,
@@ -44,15 +54,29 @@ export async function uploadStream(
   let failure: { error: unknown } | undefined;
   let queued = 0;
   let writes = 0;
+  const flushEvery = options.flushEvery ?? DEFAULT_FLUSH_EVERY;
+  let flushAt = flushEvery;
+
+  const track = (request: Promise<unknown>) => {
+    const settled = request.then(
+      () => undefined,
+      (error: unknown) => {
+        failure ??= { error };
+      },
+    );
+    inFlight.add(settled);
+    void settled.finally(() => inFlight.delete(settled));
+    return settled;
+  };
 
   const send = async (data: Buffer) => {
-    const write = remote.write(handle, data, queued, path).catch((error: unknown) => {
-      failure ??= { error };
-    });
+    const write = track(remote.write(handle, data, queued, path));
     queued += data.length;
     writes += 1;
-    inFlight.add(write);
-    void write.finally(() => inFlight.delete(write));
+    if (options.flush && queued >= flushAt) {
+      flushAt = queued + flushEvery;
+      track(options.flush());
+    }
     if (writes === 1 && options.afterFirstWrite) {
       await write;
       if (failure === undefined) await options.afterFirstWrite();
