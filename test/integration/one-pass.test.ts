@@ -4,10 +4,13 @@
  * staged upload; a crashed attempt's staged upload is aborted on resume. The CLI as a child
  * process against real PostgreSQL, OpenSSH sshd and s3rver.
  */
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFixture, type Fixture, runCli, TRANSACTIONS_DDL } from '../helpers/fixture.js';
 import { expectInvariants, fixtureNames, oracleCsv } from '../helpers/invariants.js';
+import { s3Server } from '../helpers/servers.js';
 
 const QUERY =
   'SELECT id, booked_at, description, amount FROM transactions WHERE booked_on = $1::date ORDER BY id';
@@ -125,5 +128,38 @@ describe('one pass: render once, feed capture, SFTP and S3 at the same time', ()
     );
     // A missing inbox directory is not retried (it names reports[].sftp.directory): one failure.
     expect(rows.map((r) => r.status)).toEqual(['STARTED', 'ROWS_CREATED', 'REPORT_SUBMISSION_FAILURE']);
+  }, 180_000);
+
+  it('a query that fails part-way leaves nothing behind: no temporary file in the inbox, no part on the S3 server', async () => {
+    // s3rver keeps each part as a file under the upload's directory; ListMultipartUploads cannot
+    // see a part that landed after the abort, the disk can.
+    const uploadsDir = path.join(s3Server().directory, fx.bucket, '._S3rver_uploads');
+    const uploadDirs = async () => (await readdir(uploadsDir).catch(() => [] as string[])).sort();
+    const before = await uploadDirs();
+    // Right after the header (ORDER BY: every row is computed before the first is sent), and
+    // about 30 MB in, with several S3 parts in flight when the division by zero comes.
+    const failing = async (failAt: number, order = '') =>
+      fx.writeConfig({
+        report: {
+          query: `SELECT g, 1 / (g - ${failAt}) AS inverse, repeat('w', 200) AS pad FROM generate_series(1, 200000) AS g WHERE $1::date IS NOT NULL ${order}`,
+        },
+        top: { retry: { attempts: 1 } },
+      });
+    for (const [date, config] of [
+      [nextDate(), await failing(5000, 'ORDER BY g')],
+      [nextDate(), await failing(120_000)],
+      [nextDate(), await failing(120_000)],
+    ] as const) {
+      const run = await runCli(['run', '--config', config, '--date', date], fx.env);
+      expect(run.code, run.stdout + run.stderr).toBe(1);
+      expect(run.stdout).toMatch(/division by zero/);
+      const inbox = await readdir(fx.sftpDir);
+      expect(
+        inbox.filter((f) => f.includes(names(date).fileName)),
+        'no temporary file left',
+      ).toEqual([]);
+      expect(await uploadsFor(names(date).key)).toEqual([]);
+      expect(await uploadDirs(), 'no part of an aborted upload is left on the server').toEqual(before);
+    }
   }, 180_000);
 });

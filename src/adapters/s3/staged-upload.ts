@@ -102,8 +102,8 @@ export async function stageUpload(
   // A self-verifying content fails its own stream on a wrong byte; counting is then enough.
   const whole = content.selfVerifying ? null : createHash('sha256');
   let bytes = 0;
+  const inFlight = new Set<Promise<void>>();
   try {
-    const inFlight = new Set<Promise<void>>();
     let failure: { error: unknown } | undefined;
     // A part's buffer is taken again only once its request settled (the SDK no longer reads it).
     const free: Buffer[] = [];
@@ -170,6 +170,11 @@ export async function stageUpload(
       );
     }
   } catch (error) {
+    // A part still uploading when the upload is aborted may land after the abort and be kept
+    // (and billed) by the server, out of sight of ListMultipartUploads (AWS: "it might be
+    // necessary to abort a given multipart upload multiple times"). Each request has its own
+    // deadline; once they have settled, one abort frees everything.
+    await Promise.allSettled(inFlight);
     await abort();
     throw error;
   }

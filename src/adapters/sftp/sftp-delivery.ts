@@ -5,6 +5,7 @@
  * only ever holds a complete file (except with `atomicity: direct`), and an existing final file
  * is never overwritten. The choices made are logged once per connection and returned as proof.
  */
+import type { Readable } from 'node:stream';
 import type { SftpConfig } from '../../config/schema.js';
 import { EodError, isEodError, isRetryable } from '../../core/errors.js';
 import type { FormerTemporaries } from '../../core/journal.js';
@@ -464,7 +465,15 @@ export class SftpDelivery implements DeliveryTarget {
     let sourceFailed = false;
     try {
       if (plan.mode !== null) await applyMode(remote, handle, path, plan.mode);
-      const source = content.open();
+      let source: Readable;
+      try {
+        source = content.open();
+      } catch (error) {
+        // The render failed (or moved on) before this consumer got its stream: the file created a
+        // moment ago is empty and ours.
+        sourceFailed = true;
+        throw error;
+      }
       source.once('error', () => {
         sourceFailed = true;
       });
