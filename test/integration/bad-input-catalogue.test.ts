@@ -405,6 +405,14 @@ const CASES: Case[] = [
     code: 2,
     first: at('database\\.url', 'not set; set database\\.url, database\\.urlFile or DATABASE_URL'),
   },
+  {
+    name: 'EOD_LOG_LEVEL that is not a level',
+    args: async ({ cfg }) => withConfig(await cfg(), 'run', '--date', '2024-01-02'),
+    env: ({ fx }) => ({ ...fx.env, EOD_LOG_LEVEL: 'verbose' }),
+    code: 2,
+    first:
+      /^error: EOD_LOG_LEVEL: "verbose" is not a log level; expected one of trace, debug, info, warn, error, fatal \(or unset it to use log\.level\)$/,
+  },
   // ---- command-line options
   {
     name: 'status --limit lots',
