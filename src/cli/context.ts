@@ -4,6 +4,7 @@ import { createPool } from '../adapters/postgres/pool.js';
 import { failpointsFromEnv } from '../app/failpoints.js';
 import { type App, createApp, databaseUrlOf, instanceIdOf } from '../app/wiring.js';
 import { type LoadedConfig, loadConfig } from '../config/load.js';
+import { LOG_LEVELS, type LogLevel } from '../config/schema.js';
 import { EodError } from '../core/errors.js';
 import { createLogger } from '../logging.js';
 import type { Io } from './io.js';
@@ -35,16 +36,14 @@ export function loggerFor(
   return logger;
 }
 
-const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
-
 /**
  * EOD_LOG_LEVEL, which overrides `log.level`; undefined when unset or empty.
  * Throws EodError USAGE (exit 2) naming the variable, its value and the levels it takes.
  */
-export function logLevelFrom(env: NodeJS.ProcessEnv): (typeof LOG_LEVELS)[number] | undefined {
+function logLevelFrom(env: NodeJS.ProcessEnv): LogLevel | undefined {
   const value = env.EOD_LOG_LEVEL;
   if (value === undefined || value === '') return undefined;
-  if ((LOG_LEVELS as readonly string[]).includes(value)) return value as (typeof LOG_LEVELS)[number];
+  if ((LOG_LEVELS as readonly string[]).includes(value)) return value as LogLevel;
   throw new EodError(
     'USAGE',
     `EOD_LOG_LEVEL: "${value}" is not a log level; expected one of ${LOG_LEVELS.join(', ')} (or unset it to use log.level)`,

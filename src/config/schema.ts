@@ -11,6 +11,10 @@ import { scanSql } from '../core/sql-scan.js';
 import { templateProblems } from '../core/templates.js';
 import { databaseUrlProblem } from './database-url.js';
 
+/** pino's levels, lowest first: `log.level` and EOD_LOG_LEVEL take one of them. */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
 /** Refinements below run even when a sibling field failed, so one pass reports every problem. */
 const whenObject = ({ value }: { value: unknown }) => typeof value === 'object' && value !== null;
 
@@ -499,10 +503,7 @@ export const configSchema = z
       .prefault({}),
     log: z
       .strictObject({
-        level: z
-          .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal'])
-          .default('info')
-          .describe('Minimum level of the JSON log lines.'),
+        level: z.enum(LOG_LEVELS).default('info').describe('Minimum level of the JSON log lines.'),
       })
       .prefault({}),
   })
