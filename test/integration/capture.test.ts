@@ -90,6 +90,22 @@ describe('row capture stores the rendered bytes (real PostgreSQL)', () => {
     expect((await readAll(content)).equals(oracle), 'a second read gives the same bytes').toBe(true);
   });
 
+  it('stores chunks with no row trigger: a foreign key’s RI check re-read every chunk before commit (migration 0014)', async () => {
+    // Each AFTER ROW trigger fetches its new row again at the end of the COPY: for a 320 MB report,
+    // 40,000 pages read back from the file system, checksummed, before ROWS_CREATED can commit.
+    const { rows: triggers } = await fx.pool.query(
+      `SELECT tgname FROM pg_trigger WHERE tgrelid = 'end_of_day_reporting_content'::regclass`,
+    );
+    expect(triggers).toEqual([]);
+    const { processId, result } = await capture(QUERY);
+    const { rows: events } = await fx.pool.query(
+      `SELECT count(*)::int AS n FROM end_of_day_reporting_event WHERE process_id = $1 AND status = 'ROWS_CREATED'`,
+      [processId],
+    );
+    expect(events[0].n, 'the chunks are committed with the event whose own key checks the process').toBe(1);
+    expect(result.rows).toBe(20000);
+  });
+
   it('binds the date as PostgreSQL binds $1: an untyped $1, $1 in literals and comments untouched', async () => {
     const query = `SELECT id, '$1' AS literal, $1::date AS report_date /* $1 */ FROM transactions
                    WHERE booked_on = $1 -- not $1
