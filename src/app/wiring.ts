@@ -85,7 +85,7 @@ export function databaseUrlOf(config: Config): string {
 
 export function createApp(
   loaded: LoadedConfig,
-  options: { logger: Logger; failpoint: Failpoint; instanceId: string },
+  options: { logger: Logger; failpoint: Failpoint; instanceId: string; onePass?: boolean },
 ): App {
   const { config } = loaded;
   const { instanceId } = options;
@@ -153,7 +153,7 @@ export function createApp(
     },
     observer: logObserver(logger),
     failpoint,
-    onePass: process.env.EOD_ONE_PASS !== 'off',
+    onePass: options.onePass ?? true,
   };
 
   return {

@@ -51,12 +51,28 @@ function logLevelFrom(env: NodeJS.ProcessEnv): LogLevel | undefined {
   );
 }
 
+/**
+ * EOD_ONE_PASS: `off` runs the steps one after another, each from the stored capture (for
+ * diagnosis); `on`, empty or unset: one pass. Throws EodError USAGE (exit 2) naming the variable
+ * and its value for anything else, so a typo never silently picks a mode.
+ */
+function onePassFrom(env: NodeJS.ProcessEnv): boolean {
+  const value = env.EOD_ONE_PASS;
+  if (value === undefined || value === '' || value === 'on') return true;
+  if (value === 'off') return false;
+  throw new EodError('USAGE', `EOD_ONE_PASS: "${value}" is not on or off (or unset it: one pass)`, {
+    variable: 'EOD_ONE_PASS',
+    value,
+  });
+}
+
 /** Builds the app after checking the database schema is the one this code knows. */
 export async function appFor(io: Io, loaded: LoadedConfig, logger: Logger): Promise<App> {
   const app = createApp(loaded, {
     logger,
     instanceId: instanceIdOf(loaded.config, io.env),
     failpoint: failpointsFromEnv(io.env, (line) => io.stderr.write(line)),
+    onePass: onePassFrom(io.env),
   });
   try {
     const client = await app.pool.connect();

@@ -59,16 +59,25 @@ const timeZone = z
   }, 'is not an IANA time zone known to this Node.js (e.g. Europe/London)')
   .meta({ 'x-type': 'time zone' });
 
+const CRON_FIELDS = 'expected 5 or 6 fields, e.g. "0 0 * * *" or "*/5 * * * * *"';
+
 const cronExpression = z
   .string()
-  .refine((expr) => {
+  .superRefine((expr, ctx) => {
     try {
       new Cron(expr, { paused: true });
-      return true;
-    } catch {
-      return false;
+    } catch (error) {
+      // croner names the field that is out of range ("Invalid value for minute: 61"); the field
+      // count is then right, and saying "expected 5 or 6 fields" alone would send the reader astray.
+      const field = /Invalid value for (\w+)/.exec((error as Error).message)?.[1];
+      ctx.addIssue({
+        code: 'custom',
+        message: field
+          ? `is not a cron expression: its ${field} is out of range; ${CRON_FIELDS}`
+          : `is not a cron expression; ${CRON_FIELDS}`,
+      });
     }
-  }, 'is not a cron expression; expected 5 or 6 fields, e.g. "0 0 * * *" or "*/5 * * * * *"')
+  })
   .meta({ 'x-type': 'cron' });
 
 /** Report names become lock names (shedlock.name is VARCHAR(64)) and template values. */

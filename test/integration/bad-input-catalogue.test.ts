@@ -170,10 +170,22 @@ const CASES: Case[] = [
     first: at('reports\\[0\\]\\.schedule', '"every night" is not a cron expression; expected 5 or 6 fields'),
   },
   {
+    name: 'cron schedule with a minute of 61 (names the minute, not the field count)',
+    args: async ({ report }) => withConfig(await report({ schedule: '61 * * * *' }), 'check'),
+    code: 2,
+    first: at(
+      'reports\\[0\\]\\.schedule',
+      '"61 \\* \\* \\* \\*" is not a cron expression: its minute is out of range',
+    ),
+  },
+  {
     name: 'cron schedule with an hour of 25',
     args: async ({ report }) => withConfig(await report({ schedule: '0 25 * * *' }), 'check'),
     code: 2,
-    first: at('reports\\[0\\]\\.schedule', '"0 25 \\* \\* \\*" is not a cron expression'),
+    first: at(
+      'reports\\[0\\]\\.schedule',
+      '"0 25 \\* \\* \\*" is not a cron expression: its hour is out of range',
+    ),
   },
   {
     name: 'catchUpDays negative',
@@ -412,6 +424,13 @@ const CASES: Case[] = [
     code: 2,
     first:
       /^error: EOD_LOG_LEVEL: "verbose" is not a log level; expected one of trace, debug, info, warn, error, fatal \(or unset it to use log\.level\)$/,
+  },
+  {
+    name: 'EOD_ONE_PASS that is neither on nor off',
+    args: async ({ cfg }) => withConfig(await cfg(), 'run', '--date', '2024-01-02'),
+    env: ({ fx }) => ({ ...fx.env, EOD_ONE_PASS: 'maybe' }),
+    code: 2,
+    first: /^error: EOD_ONE_PASS: "maybe" is not on or off \(or unset it: one pass\)$/,
   },
   // ---- command-line options
   {
