@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readMigrations } from '../../src/adapters/postgres/migrate.js';
+import { migrate, readMigrations } from '../../src/adapters/postgres/migrate.js';
+import { isEodError } from '../../src/core/errors.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { createFixture, type Fixture, runCli } from '../helpers/fixture.js';
 
@@ -137,6 +138,48 @@ describe('eod-report migrate', () => {
       expect(result.stderr).toMatch(/run `eod-report migrate`/);
     } finally {
       await bare.drop();
+    }
+  });
+
+  it('a migration that needs a table another session is using gives up after its lock timeout, applies nothing, and readers queue behind it no longer than that', async () => {
+    const db = await createTestDatabase('migrate_busy');
+    const pg = (await import('pg')).default;
+    const holder = new pg.Client({ connectionString: db.url });
+    const migrator = new pg.Client({ connectionString: db.url });
+    const reader = new pg.Client({ connectionString: db.url });
+    await Promise.all([holder.connect(), migrator.connect(), reader.connect()]);
+    try {
+      const all = await readMigrations();
+      const dropsKey = all.find((m) => m.name === 'content_without_row_foreign_key');
+      if (!dropsKey) throw new Error('migration 0014 not found');
+      await migrate(migrator, all.slice(0, dropsKey.version - 1));
+      // What a capture of an instance not yet upgraded holds for as long as it renders.
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE end_of_day_reporting_content IN ROW EXCLUSIVE MODE');
+
+      const attempt = migrate(migrator, all, { lockTimeoutMs: 1_500 }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      // While the migration waits, readers of the table queue behind it: for the lock timeout, not
+      // for as long as the other session keeps the table (this reader would time out).
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await reader.query("SET statement_timeout = '5s'");
+      await reader.query('SELECT count(*) FROM end_of_day_reporting_content');
+      const error = await attempt;
+      expect(isEodError(error) && error.code, String(error)).toBe('MIGRATION_FAILED');
+      expect((error as Error).message).toMatch(
+        /^migration 14 \(content_without_row_foreign_key\) waited 1500 ms for a table another session is using .*nothing changed.*run migrate again$/,
+      );
+      const ledger = await reader.query('SELECT max(version)::int AS v FROM end_of_day_reporting_migrations');
+      expect(ledger.rows[0].v, 'nothing applied').toBe(dropsKey.version - 1);
+
+      await holder.query('COMMIT');
+      const result = await migrate(migrator, all, { lockTimeoutMs: 1_500 });
+      expect(result.applied.map((m) => m.version)).toContain(dropsKey.version);
+    } finally {
+      await Promise.all([holder.end(), migrator.end(), reader.end()]);
+      await db.drop();
     }
   });
 });

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import type pg from 'pg';
 import { EodError } from '../../core/errors.js';
+import { SQLSTATE, sqlState } from './sqlstate.js';
 
 export interface Migration {
   version: number;
@@ -85,11 +86,32 @@ export async function readMigrations(dir: URL = MIGRATIONS_DIR): Promise<Migrati
   return migrations;
 }
 
-export async function migrate(client: pg.ClientBase, migrations?: Migration[]): Promise<MigrationResult> {
+/**
+ * How long a migration waits for a table lock, in ms. A migration that alters a table needs it
+ * alone (ACCESS EXCLUSIVE), and while its request waits in the queue PostgreSQL makes every later
+ * reader and writer of that table wait behind it: behind a capture of an instance not yet
+ * upgraded, that was every run and status page for as long as the capture took (found by a new
+ * user's try of migration 0014).
+ */
+export const MIGRATION_LOCK_TIMEOUT_MS = 5_000;
+
+/**
+ * Applies the migrations the database lacks, in one transaction. Throws EodError SCHEMA_TOO_NEW,
+ * or MIGRATION_FAILED (nothing applied) when a migration fails, including when it waited
+ * `lockTimeoutMs` for a table that another session is using (SQLSTATE 55P03).
+ */
+export async function migrate(
+  client: pg.ClientBase,
+  migrations?: Migration[],
+  options: { lockTimeoutMs?: number } = {},
+): Promise<MigrationResult> {
   const known = migrations ?? (await readMigrations());
+  const lockTimeoutMs = options.lockTimeoutMs ?? MIGRATION_LOCK_TIMEOUT_MS;
   await client.query('BEGIN');
   try {
+    // Another `migrate` holds this only while it applies; its own table locks are bounded below.
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
+    await client.query("SELECT set_config('lock_timeout', $1, true)", [`${lockTimeoutMs}ms`]);
     await client.query(`
       CREATE TABLE IF NOT EXISTS end_of_day_reporting_migrations (
         version INTEGER PRIMARY KEY,
@@ -129,10 +151,13 @@ export async function migrate(client: pg.ClientBase, migrations?: Migration[]): 
       try {
         await client.query(migration.sql);
       } catch (error) {
+        const waited = sqlState(error) === SQLSTATE.LOCK_NOT_AVAILABLE;
         throw new EodError(
           'MIGRATION_FAILED',
-          `migration ${migration.version} (${migration.name}) failed: ${(error as Error).message}`,
-          {},
+          waited
+            ? `migration ${migration.version} (${migration.name}) waited ${lockTimeoutMs} ms for a table another session is using (an eod-report still running, perhaps of the earlier version) and was not applied; nothing changed. Stop the other instances or wait for their runs to end, then run migrate again`
+            : `migration ${migration.version} (${migration.name}) failed: ${(error as Error).message}`,
+          waited ? { lockTimeoutMs } : {},
           { cause: error },
         );
       }
