@@ -64,19 +64,29 @@ const CRON_FIELDS = 'expected 5 or 6 fields, e.g. "0 0 * * *" or "*/5 * * * * *"
 const cronExpression = z
   .string()
   .superRefine((expr, ctx) => {
+    const fail = (message: string) => ctx.addIssue({ code: 'custom', message });
+    // croner also takes a 7th field, the year: "0 0 0 * * * 2020" passed and `run` then delivered
+    // a day of 2020. A report's schedule is daily business, not a calendar of years.
+    const fields = expr.trim().split(/\s+/).length;
+    if (fields !== 5 && fields !== 6)
+      return fail(`is not a cron expression: it has ${fields} fields; ${CRON_FIELDS}`);
+    let cron: Cron;
     try {
-      new Cron(expr, { paused: true });
+      cron = new Cron(expr, { paused: true });
     } catch (error) {
-      // croner names the field that is out of range ("Invalid value for minute: 61"); the field
-      // count is then right, and saying "expected 5 or 6 fields" alone would send the reader astray.
-      const field = /Invalid value for (\w+)/.exec((error as Error).message)?.[1];
-      ctx.addIssue({
-        code: 'custom',
-        message: field
+      const reason = (error as Error).message.replace(/^CronPattern: /, '');
+      // croner names the field that is out of range ("Invalid value for minute: 61"); its value
+      // there is not always the one written (32 days reads "day: 31"), so only the field is named.
+      const field = /^Invalid value for (\w+)/.exec(reason)?.[1];
+      return fail(
+        field
           ? `is not a cron expression: its ${field} is out of range; ${CRON_FIELDS}`
-          : `is not a cron expression; ${CRON_FIELDS}`,
-      });
+          : `is not a cron expression (${reason}); ${CRON_FIELDS}`,
+      );
     }
+    // "0 0 31 2 *" parses but never comes: `run` would fall back to yesterday on every start.
+    if (cron.nextRun() === null)
+      fail('is a cron expression that never fires (no such date ahead, e.g. 31 February)');
   })
   .meta({ 'x-type': 'cron' });
 

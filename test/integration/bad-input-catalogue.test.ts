@@ -167,7 +167,10 @@ const CASES: Case[] = [
     name: 'cron schedule in words',
     args: async ({ report }) => withConfig(await report({ schedule: 'every night' }), 'check'),
     code: 2,
-    first: at('reports\\[0\\]\\.schedule', '"every night" is not a cron expression; expected 5 or 6 fields'),
+    first: at(
+      'reports\\[0\\]\\.schedule',
+      '"every night" is not a cron expression: it has 2 fields; expected 5 or 6 fields',
+    ),
   },
   {
     name: 'cron schedule with a minute of 61 (names the minute, not the field count)',
@@ -176,6 +179,30 @@ const CASES: Case[] = [
     first: at(
       'reports\\[0\\]\\.schedule',
       '"61 \\* \\* \\* \\*" is not a cron expression: its minute is out of range',
+    ),
+  },
+  {
+    name: 'cron schedule with a 7th field, the year (croner takes it; a run delivered a day of 2020)',
+    args: async ({ report }) => withConfig(await report({ schedule: '0 0 0 * * * 2020' }), 'check'),
+    code: 2,
+    first: at(
+      'reports\\[0\\]\\.schedule',
+      '"0 0 0 \\* \\* \\* 2020" is not a cron expression: it has 7 fields; expected 5 or 6',
+    ),
+  },
+  {
+    name: 'cron schedule that never fires (31 February)',
+    args: async ({ report }) => withConfig(await report({ schedule: '0 0 31 2 *' }), 'check'),
+    code: 2,
+    first: at('reports\\[0\\]\\.schedule', '"0 0 31 2 \\*" is a cron expression that never fires'),
+  },
+  {
+    name: 'cron schedule with a step of 0 says why',
+    args: async ({ report }) => withConfig(await report({ schedule: '*/0 * * * *' }), 'check'),
+    code: 2,
+    first: at(
+      'reports\\[0\\]\\.schedule',
+      '"\\*/0 \\* \\* \\* \\*" is not a cron expression \\(Syntax error, illegal stepping: 0\\)',
     ),
   },
   {
