@@ -66,6 +66,17 @@ function onePassFrom(env: NodeJS.ProcessEnv): boolean {
   });
 }
 
+/**
+ * Checks the environment variables that `run` and `serve` read (EOD_LOG_LEVEL, EOD_ONE_PASS,
+ * EOD_FAILPOINT), so `check` refuses what they would refuse. Throws EodError USAGE (exit 2)
+ * naming the first variable that is wrong.
+ */
+export function checkEnvironment(env: NodeJS.ProcessEnv): void {
+  logLevelFrom(env);
+  onePassFrom(env);
+  failpointsFromEnv(env, () => undefined);
+}
+
 /** Builds the app after checking the database schema is the one this code knows. */
 export async function appFor(io: Io, loaded: LoadedConfig, logger: Logger): Promise<App> {
   const app = createApp(loaded, {

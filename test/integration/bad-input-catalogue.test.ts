@@ -459,6 +459,20 @@ const CASES: Case[] = [
     code: 2,
     first: /^error: EOD_ONE_PASS: "maybe" is not on or off \(or unset it: one pass\)$/,
   },
+  {
+    name: 'check refuses the EOD_ONE_PASS that run would refuse',
+    args: async ({ cfg }) => withConfig(await cfg(), 'check'),
+    env: ({ fx }) => ({ ...fx.env, EOD_ONE_PASS: 'maybe' }),
+    code: 2,
+    first: /^error: EOD_ONE_PASS: "maybe" is not on or off \(or unset it: one pass\)$/,
+  },
+  {
+    name: 'check refuses the EOD_LOG_LEVEL that run would refuse',
+    args: async ({ cfg }) => withConfig(await cfg(), 'check'),
+    env: ({ fx }) => ({ ...fx.env, EOD_LOG_LEVEL: 'verbose' }),
+    code: 2,
+    first: /^error: EOD_LOG_LEVEL: "verbose" is not a log level/,
+  },
   // ---- command-line options
   {
     name: 'status --limit lots',
