@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { assertSchemaCurrent, migrate } from '../adapters/postgres/migrate.js';
 import { createPool } from '../adapters/postgres/pool.js';
-import { failpointsFromEnv } from '../app/failpoints.js';
+import { type Failpoint, failpointsFromEnv } from '../app/failpoints.js';
 import { type App, createApp, databaseUrlOf, instanceIdOf } from '../app/wiring.js';
 import { type LoadedConfig, loadConfig } from '../config/load.js';
 import { LOG_LEVELS, type LogLevel } from '../config/schema.js';
@@ -67,23 +67,26 @@ function onePassFrom(env: NodeJS.ProcessEnv): boolean {
 }
 
 /**
- * Checks the environment variables that `run` and `serve` read (EOD_LOG_LEVEL, EOD_ONE_PASS,
- * EOD_FAILPOINT), so `check` refuses what they would refuse. Throws EodError USAGE (exit 2)
- * naming the first variable that is wrong.
+ * The environment variables that `run` and `serve` read (EOD_LOG_LEVEL, EOD_ONE_PASS,
+ * EOD_FAILPOINT), in one place, so `check` refuses exactly what they would refuse. `write` gets
+ * the failpoints' warning line. Throws EodError USAGE (exit 2) naming the first variable that is
+ * wrong.
  */
-export function checkEnvironment(env: NodeJS.ProcessEnv): void {
-  logLevelFrom(env);
-  onePassFrom(env);
-  failpointsFromEnv(env, () => undefined);
+export function environmentSettings(
+  env: NodeJS.ProcessEnv,
+  write: (line: string) => void = () => undefined,
+): { logLevel: LogLevel | undefined; onePass: boolean; failpoint: Failpoint } {
+  return { logLevel: logLevelFrom(env), onePass: onePassFrom(env), failpoint: failpointsFromEnv(env, write) };
 }
 
 /** Builds the app after checking the database schema is the one this code knows. */
 export async function appFor(io: Io, loaded: LoadedConfig, logger: Logger): Promise<App> {
+  const { failpoint, onePass } = environmentSettings(io.env, (line) => io.stderr.write(line));
   const app = createApp(loaded, {
     logger,
     instanceId: instanceIdOf(loaded.config, io.env),
-    failpoint: failpointsFromEnv(io.env, (line) => io.stderr.write(line)),
-    onePass: onePassFrom(io.env),
+    failpoint,
+    onePass,
   });
   try {
     const client = await app.pool.connect();

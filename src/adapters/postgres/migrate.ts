@@ -151,13 +151,19 @@ export async function migrate(
       try {
         await client.query(migration.sql);
       } catch (error) {
-        const waited = sqlState(error) === SQLSTATE.LOCK_NOT_AVAILABLE;
+        const which = `migration ${migration.version} (${migration.name})`;
+        if (sqlState(error) === SQLSTATE.LOCK_NOT_AVAILABLE) {
+          throw new EodError(
+            'MIGRATION_FAILED',
+            `${which} waited ${lockTimeoutMs} ms for a table another session is using (an eod-report still running, perhaps of the earlier version) and was not applied; nothing changed. Stop the other instances or wait for their runs to end, then run migrate again`,
+            { lockTimeoutMs },
+            { cause: error },
+          );
+        }
         throw new EodError(
           'MIGRATION_FAILED',
-          waited
-            ? `migration ${migration.version} (${migration.name}) waited ${lockTimeoutMs} ms for a table another session is using (an eod-report still running, perhaps of the earlier version) and was not applied; nothing changed. Stop the other instances or wait for their runs to end, then run migrate again`
-            : `migration ${migration.version} (${migration.name}) failed: ${(error as Error).message}`,
-          waited ? { lockTimeoutMs } : {},
+          `${which} failed: ${(error as Error).message}`,
+          {},
           { cause: error },
         );
       }

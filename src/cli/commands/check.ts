@@ -10,7 +10,7 @@ import { databaseUrlOf } from '../../app/wiring.js';
 import type { Config, ReportConfig } from '../../config/schema.js';
 import { coerceError, EXIT } from '../../core/errors.js';
 import { redactSecrets } from '../../core/redact.js';
-import { checkEnvironment, type GlobalOptions, loadFor } from '../context.js';
+import { environmentSettings, type GlobalOptions, loadFor } from '../context.js';
 import { type Io, println } from '../io.js';
 
 interface Check {
@@ -115,7 +115,7 @@ function checksFor(config: Config): Check[] {
 
 export async function checkCommand(io: Io, options: GlobalOptions): Promise<number> {
   const loaded = await loadFor(io, options);
-  checkEnvironment(io.env);
+  environmentSettings(io.env);
   println(io.stdout, `ok     config ${loaded.path} (${loaded.config.reports.length} report(s))`);
   for (const warning of loaded.warnings) println(io.stdout, `WARN   ${warning}`);
   let failed = 0;
